@@ -1,0 +1,1 @@
+"""ml-connector shared library: canonical models, sources, targets, accounting and pipeline."""

@@ -1,0 +1,1 @@
+"""Store adapters. Each module registers one StoreSource implementation by its profile type."""

@@ -1,0 +1,83 @@
+"""The interface every store adapter implements (the OCA connector's "backend adapter" + "mapper")."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mlconnector.envelope import Envelope
+from mlconnector.models import Customer, Order, RecordKind, Refund
+
+
+class WebhookRejected(Exception):
+    """A delivery that must not be enqueued. ``status`` is the HTTP answer (401 signature, 400 malformed)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What a verified delivery means: nothing to do (a ping) or records to enqueue."""
+
+    envelopes: tuple[Envelope, ...] = ()
+    ping: bool = False
+    note: str = ""
+    headers_seen: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangedRecord:
+    kind: RecordKind
+    object_id: str
+    modified_at: datetime
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WebhookStatus:
+    """One subscription as the store reports it, and what the keeper did about it."""
+
+    topic: str
+    hook_id: str | None
+    status: str
+    action: str
+
+
+class StoreSource(ABC):
+    """A store: verifies its webhooks, lists what changed, fetches records, maps them to the canonical model."""
+
+    connection: str
+
+    @abstractmethod
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+        """Verify the delivery on the raw bytes and turn it into envelopes; raise WebhookRejected otherwise."""
+
+    @abstractmethod
+    def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:
+        """Every record of a resource modified at or after ``since``, across all pages."""
+
+    @abstractmethod
+    def fetch(self, kind: RecordKind, object_id: str) -> dict[str, Any]:
+        """The full store-native record, for envelopes that carry a stub."""
+
+    @abstractmethod
+    def to_order(self, payload: dict[str, Any]) -> Order: ...
+
+    @abstractmethod
+    def to_refund(self, payload: dict[str, Any]) -> Refund: ...
+
+    @abstractmethod
+    def to_customer(self, payload: dict[str, Any]) -> Customer: ...
+
+    def ensure_webhooks(self, delivery_url: str) -> list[WebhookStatus]:
+        """Re-enable or re-register this connector's subscriptions; stores without an API for it return []."""
+        return []
+
+    def close(self) -> None:
+        """Release connections."""

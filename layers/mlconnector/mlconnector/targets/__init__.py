@@ -1,0 +1,1 @@
+"""ERP adapters. Each module registers one ErpTarget implementation by its profile type."""

@@ -1,0 +1,1 @@
+"""Faithful simulators of the stores and ERPs, served over real HTTP on loopback."""

@@ -1,0 +1,33 @@
+"""Serve a WSGI app on a loopback port in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+@dataclass
+class RunningServer:
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    """Start ``app`` on ``host:port`` (0 = any free port) with one thread per request."""
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{server.server_address[1]}", daemon=True)
+    thread.start()
+    return RunningServer(server, thread)
