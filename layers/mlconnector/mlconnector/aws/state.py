@@ -1,0 +1,108 @@
+"""Connector state in one DynamoDB table: watermarks, store→ERP id mappings, record status.
+
+Item shapes (``pk`` / ``sk``):
+
+* ``watermark#<connection>#<resource>`` / ``-``: ``value`` = ISO timestamp of the newest record seen;
+* ``map#<connection>#<kind>#<store id>`` / ``-``: ``erp_id`` (customers, ERP documents by reference);
+* ``record#<connection>|<kind>|<object id>`` / ``status``: the latest status of a record, with the
+  envelope to replay it and the ERP document ids; indexed by ``status_key`` = connection#status.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from mlconnector.aws.clients import table
+from mlconnector.envelope import Envelope
+
+
+class RecordStatus:
+    POSTED = "posted"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+    SKIPPED = "skipped"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class StateStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _table(self) -> Any:
+        return table(self.table_name)
+
+    # watermarks ----------------------------------------------------------------------------------
+    def watermark(self, connection: str, resource: str) -> datetime | None:
+        item = self._table.get_item(Key={"pk": f"watermark#{connection}#{resource}", "sk": "-"}).get("Item")
+        return datetime.fromisoformat(item["value"]) if item else None
+
+    def advance_watermark(self, connection: str, resource: str, value: datetime) -> None:
+        """Move the watermark forward only (a slow poll finishing late never moves it back)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.put_item(
+                Item={"pk": f"watermark#{connection}#{resource}", "sk": "-", "value": value.isoformat()},
+                ConditionExpression="attribute_not_exists(pk) OR #v < :v",
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={":v": value.isoformat()},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    # id mappings (the "binder") --------------------------------------------------------------------
+    def binding(self, connection: str, kind: str, store_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"pk": f"map#{connection}#{kind}#{store_id}", "sk": "-"}).get("Item")
+
+    def erp_id(self, connection: str, kind: str, store_id: str) -> str | None:
+        item = self.binding(connection, kind, store_id)
+        return item["erp_id"] if item else None
+
+    def bind(self, connection: str, kind: str, store_id: str, erp_id: str, fingerprint: str = "") -> None:
+        item = {
+            "pk": f"map#{connection}#{kind}#{store_id}",
+            "sk": "-",
+            "erp_id": erp_id,
+            "bound_at": datetime.now(UTC).isoformat(),
+        }
+        if fingerprint:
+            item["fingerprint"] = fingerprint
+        self._table.put_item(Item=item)
+
+    # record status --------------------------------------------------------------------------------
+    def set_status(self, envelope: Envelope, status: str, **fields: Any) -> None:
+        now = datetime.now(UTC).isoformat()
+        item = {
+            "pk": f"record#{envelope.record_key}",
+            "sk": "status",
+            "status": status,
+            "status_key": f"{envelope.connection}#{status}",
+            "connection": envelope.connection,
+            "kind": str(envelope.kind),
+            "object_id": envelope.object_id,
+            "updated_at": now,
+            "envelope": envelope.model_dump_json(exclude={"payload"}),
+            **{k: v for k, v in fields.items() if v not in (None, "")},
+        }
+        self._table.put_item(Item=item)
+
+    def status(self, record_key: str) -> dict[str, Any] | None:
+        return self._table.get_item(Key={"pk": f"record#{record_key}", "sk": "status"}).get("Item")
+
+    def records_with_status(self, connection: str, status: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_status",
+            "KeyConditionExpression": Key("status_key").eq(f"{connection}#{status}"),
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

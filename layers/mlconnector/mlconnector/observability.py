@@ -1,0 +1,25 @@
+"""Powertools Logger, Metrics and Tracer shared by the library and the handlers.
+
+Metrics carry a ``connection`` dimension; each call emits one EMF line so records of
+different connections in one batch are counted apart.
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+NAMESPACE_DEFAULT = "MlConnector"
+
+
+def count(name: str, connection: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:
+    """Emit one metric with the connection as dimension."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE_DEFAULT)
+    with single_metric(name=name, unit=unit, value=value, namespace=namespace) as metric:
+        metric.add_dimension(name="connection", value=connection)

@@ -1,0 +1,1 @@
+"""The pipeline: receiver, poller and poster logic, independent of Lambda."""

@@ -1,0 +1,92 @@
+"""Poller logic: what changed since the watermark (minus an overlap) goes on the queue.
+
+The watermark moves to the newest *record* timestamp seen, never to the run time, and only
+after every enqueue succeeded: a failed run leaves it where it was and the next run re-reads.
+Re-reading is harmless because the poster is idempotent on (connection, kind, id, version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mlconnector.aws.audit import AuditEvent
+from mlconnector.aws.queue import enqueue
+from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin
+from mlconnector.observability import count, logger
+from mlconnector.pipeline.context import Connector
+from mlconnector.sources.base import ChangedRecord
+
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class PollResult:
+    connection: str
+    resource: str
+    since: datetime
+    records: int
+    watermark: datetime | None
+
+
+def _envelope(connection: str, record: ChangedRecord, origin: Origin) -> Envelope:
+    envelope = Envelope(
+        connection=connection,
+        kind=record.kind,
+        object_id=record.object_id,
+        version=record.modified_at.isoformat(),
+        origin=origin,
+        topic=f"poll.{record.kind}",
+        payload=record.payload,
+    )
+    if len(envelope.model_dump_json()) > MAX_INLINE_PAYLOAD_BYTES:
+        envelope = envelope.model_copy(update={"payload": None})
+    return envelope
+
+
+def poll(
+    connector: Connector,
+    connection_name: str,
+    resource: str,
+    *,
+    since: datetime | None = None,
+    origin: Origin = Origin.POLLER,
+    advance: bool = True,
+) -> PollResult:
+    """Enqueue every record of ``resource`` changed since the watermark minus the overlap window."""
+    connection = connector.connection(connection_name)
+    source = connector.source(connection_name)
+    if since is None:
+        watermark = connector.state.watermark(connection_name, resource)
+        overlap = timedelta(seconds=connection.polling.overlap_seconds)
+        since = watermark - overlap if watermark else connection.polling.backfill_from
+
+    newest: datetime | None = None
+    total = 0
+    pending: list[Envelope] = []
+
+    def flush() -> None:
+        message_ids = enqueue(connector.env.queue_url, pending)
+        connector.audit.record_many(
+            (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None})
+            for e, m in zip(pending, message_ids, strict=True)
+        )
+        pending.clear()
+
+    for record in source.changed_since(resource, since):
+        pending.append(_envelope(connection_name, record, origin))
+        newest = record.modified_at if newest is None or record.modified_at > newest else newest
+        total += 1
+        if len(pending) >= BATCH:
+            flush()
+    if pending:
+        flush()
+
+    if advance and newest is not None:
+        connector.state.advance_watermark(connection_name, resource, newest)
+    count("PolledRecords", connection_name, total)
+    logger.info(
+        "poll finished",
+        extra={"connection": connection_name, "resource": resource, "since": since.isoformat(), "records": total},
+    )
+    return PollResult(connection_name, resource, since, total, newest)

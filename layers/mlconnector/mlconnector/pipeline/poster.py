@@ -1,0 +1,299 @@
+"""Poster logic: one envelope → customer upsert and ERP documents, exactly once, with an audit trail.
+
+Exactly once rests on three layers, each covering what the one before cannot:
+
+1. Powertools idempotency keyed on the business key (connection, kind, id, version) — never the
+   SQS messageId, which a DLQ redrive replaces — suppresses duplicate deliveries and polls;
+2. the state table binds each ERP document reference to its ERP id once created;
+3. the ERP itself is asked for the document's deterministic reference before anything is
+   created, so a timeout after the ERP committed never leads to a second document.
+
+Failures are classified: ``ReviewError`` marks the record for review with the reason (the
+message is consumed); anything else is retried through SQS with a growing visibility timeout
+and, after ``maxReceiveCount`` attempts, lands in the DLQ with the reason in the audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from pydantic import ValidationError
+
+from mlconnector.aws.audit import AuditEvent
+from mlconnector.aws.clients import client
+from mlconnector.aws.state import RecordStatus
+from mlconnector.documents import Posting
+from mlconnector.envelope import Envelope
+from mlconnector.errors import ReviewError, TransientError
+from mlconnector.models import Customer, RecordKind
+from mlconnector.observability import count, logger
+from mlconnector.pipeline.context import Connector
+
+IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class PosterOutcome:
+    status: str
+    documents: tuple[str, ...] = ()
+    duplicate: bool = False
+
+
+def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
+    return {**response, "duplicate": True}
+
+
+def _customer_fingerprint(customer: Customer) -> str:
+    return hashlib.sha256(customer.model_dump_json(exclude={"updated_at"}).encode()).hexdigest()[:16]
+
+
+def describe_error(exc: BaseException) -> str:
+    """A reason fit for the audit trail: the error class and its message, which never holds a secret."""
+    text = str(exc).strip() or "no message"
+    return f"{type(exc).__name__}: {text[:500]}"
+
+
+class Poster:
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[connection, kind, object_id, version]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+            response_hook=_mark_duplicate,
+        )
+        persistence = DynamoDBPersistenceLayer(table_name=connector.env.idempotency_table)
+        self._idempotent_process = idempotent_function(
+            data_keyword_argument="envelope", config=self.config, persistence_store=persistence
+        )(self._process)
+
+    # --- SQS ---------------------------------------------------------------------------------------
+    def handle_record(self, record: SQSRecord) -> PosterOutcome:
+        """Process one SQS record; raise to report it as a batch item failure."""
+        receive_count = int(record.attributes.approximate_receive_count or "1")
+        try:
+            envelope = Envelope.model_validate_json(record.body)
+        except ValidationError as exc:
+            self._poison(record, receive_count, exc)
+            raise
+        try:
+            outcome = self.process(envelope)
+        except Exception as exc:
+            self._failed(envelope, record, receive_count, exc)
+            raise
+        return outcome
+
+    def _delay(self, receive_count: int) -> int:
+        env = self.connector.env
+        base = min(env.retry_max_seconds, env.retry_base_seconds * 2 ** (receive_count - 1))
+        return int(min(43_200, base * (0.5 + random.random() / 2)))  # full-jitter half range
+
+    def _back_off(self, record: SQSRecord, receive_count: int) -> None:
+        """Hold a failed message back for a growing, jittered delay instead of the fixed visibility timeout."""
+        queue_url = self.connector.env.queue_url
+        if not queue_url or receive_count >= self.connector.env.max_receive_count:
+            return
+        try:
+            client("sqs").change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=self._delay(receive_count)
+            )
+        except Exception as exc:  # the visibility timeout still brings it back; never mask the original failure
+            logger.warning("could not set retry delay", extra={"reason": describe_error(exc)})
+
+    def _failed(self, envelope: Envelope, record: SQSRecord, receive_count: int, exc: Exception) -> None:
+        reason = describe_error(exc)
+        last = receive_count >= self.connector.env.max_receive_count
+        audit = self.connector.audit
+        audit.record(
+            envelope,
+            AuditEvent.FAILED,
+            reason=reason,
+            attempt=receive_count,
+            max_attempts=self.connector.env.max_receive_count,
+            message_id=record.message_id,
+            transient=isinstance(exc, (TransientError, IdempotencyAlreadyInProgressError)),
+        )
+        if last:
+            audit.record(envelope, AuditEvent.DEAD_LETTERED, reason=reason, attempts=receive_count)
+            self.connector.state.set_status(envelope, RecordStatus.DEAD_LETTERED, reason=reason)
+            count("DeadLettered", envelope.connection)
+        else:
+            self.connector.state.set_status(envelope, RecordStatus.FAILED, reason=reason, attempts=receive_count)
+        count("Failed", envelope.connection)
+        logger.warning(
+            "record failed",
+            extra={"record": envelope.record_key, "attempt": receive_count, "reason": reason, "last": last},
+        )
+        self._back_off(record, receive_count)
+
+    def _poison(self, record: SQSRecord, receive_count: int, exc: ValidationError) -> None:
+        """A body that is not an envelope: record why, under a key stable across redeliveries."""
+        digest = hashlib.sha256(record.body.encode("utf-8", "replace")).hexdigest()[:24]
+        last = receive_count >= self.connector.env.max_receive_count
+        reason = f"not a valid envelope: {exc.error_count()} validation errors, first at {_first_loc(exc)}"
+        self.connector.audit.record_raw(
+            f"unparseable|message|{digest}",
+            AuditEvent.DEAD_LETTERED if last else AuditEvent.FAILED,
+            reason=reason,
+            attempt=receive_count,
+            message_id=record.message_id,
+        )
+        logger.error("poison message", extra={"digest": digest, "attempt": receive_count, "reason": reason})
+
+    # --- one envelope -------------------------------------------------------------------------------
+    def process(self, envelope: Envelope) -> PosterOutcome:
+        try:
+            result = self._idempotent_process(envelope=envelope)
+        except IdempotencyAlreadyInProgressError:
+            raise TransientError("the same record version is being posted by another invocation") from None
+        outcome = PosterOutcome(
+            status=result["status"],
+            documents=tuple(result.get("documents", ())),
+            duplicate=result.get("duplicate", False),
+        )
+        if outcome.duplicate:
+            self.connector.audit.record(envelope, AuditEvent.DUPLICATE, first_outcome=outcome.status)
+            count("DuplicatesSuppressed", envelope.connection)
+        return outcome
+
+    def _process(self, envelope: Envelope) -> dict[str, Any]:
+        audit = self.connector.audit
+        audit.record(envelope, AuditEvent.PROCESSING)
+        try:
+            documents = self._post_envelope(envelope)
+        except ReviewError as exc:
+            audit.record(envelope, AuditEvent.NEEDS_REVIEW, reason=exc.reason, **_flat(exc.detail))
+            self.connector.state.set_status(envelope, RecordStatus.NEEDS_REVIEW, reason=exc.reason)
+            count("NeedsReview", envelope.connection)
+            return {"status": RecordStatus.NEEDS_REVIEW, "documents": []}
+        if documents is None:
+            return {"status": RecordStatus.SKIPPED, "documents": []}
+        self.connector.state.set_status(envelope, RecordStatus.POSTED, documents=list(documents))
+        return {"status": RecordStatus.POSTED, "documents": list(documents)}
+
+    def _post_envelope(self, envelope: Envelope) -> list[str] | None:
+        name = envelope.connection
+        source = self.connector.source(name)
+        payload = envelope.payload if envelope.payload is not None else source.fetch(envelope.kind, envelope.object_id)
+
+        if envelope.kind is RecordKind.CUSTOMER:
+            customer = _map(source.to_customer, payload, "customer")
+            return [self._customer(name, envelope, customer)]
+
+        if envelope.kind is RecordKind.ORDER:
+            if envelope.topic.endswith(".deleted"):
+                self._skip(envelope, "deleted in the store; postings are never removed automatically")
+                return None
+            order = _map(source.to_order, payload, "order")
+            if not order.paid:
+                self._skip(envelope, f"order status {order.status!r} is not a paid status")
+                return None
+            customer_id = self._customer(name, envelope, order.customer) if order.customer else None
+            postings = self.connector.engine(name).order_postings(order)
+            return [self._post(envelope, posting, customer_id) for posting in postings]
+
+        if envelope.kind is RecordKind.REFUND:
+            refund = _map(source.to_refund, payload, "refund")
+            order = _map(source.to_order, source.fetch(RecordKind.ORDER, refund.order_id), "order")
+            engine = self.connector.engine(name)
+            original = engine.order_reference(order)
+            if not order.paid:
+                raise ReviewError(f"refund {refund.source_id} belongs to order {order.reference}, which is not paid")
+            if self.connector.state.erp_id(name, "posting", original) is None:
+                raise TransientError(f"original order {order.reference} is not posted yet; the refund waits for it")
+            posting = engine.refund_posting(order, refund)
+            customer_id = (
+                self.connector.state.erp_id(name, "customer", order.customer.source_id) if order.customer else None
+            )
+            return [self._post(envelope, posting, customer_id)]
+
+        raise ReviewError(f"records of kind {envelope.kind} are not posted by this connector")
+
+    def _skip(self, envelope: Envelope, reason: str) -> None:
+        self.connector.audit.record(envelope, AuditEvent.SKIPPED, reason=reason)
+        self.connector.state.set_status(envelope, RecordStatus.SKIPPED, reason=reason)
+        count("Skipped", envelope.connection)
+
+    def _customer(self, name: str, envelope: Envelope, customer: Customer) -> str:
+        state = self.connector.state
+        fingerprint = _customer_fingerprint(customer)
+        known = state.binding(name, "customer", customer.source_id)
+        if known and known.get("fingerprint") == fingerprint:
+            return known["erp_id"]
+        erp_id = self.connector.target(name).upsert_customer(customer, known["erp_id"] if known else None)
+        state.bind(name, "customer", customer.source_id, erp_id, fingerprint=fingerprint)
+        self.connector.audit.record(
+            envelope, AuditEvent.CUSTOMER_UPSERTED, erp_customer_id=erp_id, created=known is None
+        )
+        return erp_id
+
+    def _post(self, envelope: Envelope, posting: Posting, customer_id: str | None) -> str:
+        state, audit = self.connector.state, self.connector.audit
+        name = envelope.connection
+        bound = state.erp_id(name, "posting", posting.reference)
+        if bound:
+            audit.record(envelope, AuditEvent.ALREADY_POSTED, reference=posting.reference, erp_document_id=bound)
+            return bound
+        target = self.connector.target(name)
+        found = target.find_posting(posting)
+        if found:
+            state.bind(name, "posting", posting.reference, found)
+            audit.record(
+                envelope,
+                AuditEvent.ALREADY_POSTED,
+                reference=posting.reference,
+                erp_document_id=found,
+                found_in_erp=True,
+            )
+            return found
+        document_id = target.create_posting(posting, customer_id)
+        state.bind(name, "posting", posting.reference, document_id)
+        audit.record(envelope, AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
+        count("Posted", name)
+        return document_id
+
+
+def posting_summary(posting: Posting) -> dict[str, Any]:
+    """What the audit trail keeps of a posting: totals and how each line was mapped, no personal data."""
+    return {
+        "document_kind": str(posting.kind),
+        "reference": posting.reference,
+        "reverses": posting.reverses,
+        "currency": posting.currency,
+        "source_total": str(posting.source_total),
+        "debits": str(posting.debits),
+        "credits": str(posting.credits),
+        "base_currency": posting.base_currency,
+        "exchange_rate": str(posting.exchange_rate),
+        "rate_source": posting.rate_source,
+        "lines": [f"{line.account} {line.amount} {line.line_class} ← {line.rule}" for line in posting.lines],
+    }
+
+
+def _flat(detail: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (str, int)) else json.dumps(v, default=str) for k, v in detail.items()}
+
+
+def _map[T](mapper: Callable[[dict[str, Any]], T], payload: dict[str, Any], what: str) -> T:
+    """Run a store mapper; a record the mapper cannot read is for review, not for retrying."""
+    try:
+        return mapper(payload)
+    except (ValidationError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ReviewError(f"the store's {what} could not be mapped: {describe_error(exc)}") from None
+
+
+def _first_loc(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    return ".".join(str(p) for p in errors[0]["loc"]) if errors else "(top)"

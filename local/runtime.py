@@ -1,0 +1,631 @@
+"""The Docker-free local runtime: template.yaml run on an embedded AWS, in one process.
+
+It starts moto in server mode on loopback, creates exactly the queues and tables the template
+declares (read from the template, so local and deployed cannot drift), serves the template's
+API routes over HTTP as API Gateway would (REST proxy events), runs the SQS event-source
+mappings (batch size, MaximumConcurrency, partial batch responses, visibility timeout and
+redrive to the DLQ, which moto applies from the queue's RedrivePolicy), runs the ScheduleV2
+schedules at their rate and on demand, and invokes the real handlers in-process with the
+environment the template gives them and a Lambda-like context.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import requests
+from werkzeug.wrappers import Request, Response
+
+from local.template import Resolver, Template, TemplateError
+from sandbox.runner import RunningServer, serve
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+API_STAGE = "live"
+MAX_API_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LambdaContext:
+    """What a handler sees of the Lambda runtime."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return f"local/{self.aws_request_id}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]]
+    module: ModuleType | None = None
+
+    def load(self, import_lock: threading.Lock) -> Callable[[dict, Any], Any]:
+        module_name, function_name = self.handler.rsplit(".", 1)
+        with import_lock:
+            if self.module is None:
+                os.environ.update(self.environment)
+                path = self.code_dir / f"{module_name.replace('.', '/')}.py"
+                unique = f"_local_{self.logical_id}_{uuid.uuid4().hex[:6]}"
+                spec = importlib.util.spec_from_file_location(unique, path)
+                if spec is None or spec.loader is None:
+                    raise TemplateError(f"{self.logical_id}: cannot load {path}")
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[unique] = module
+                spec.loader.exec_module(module)
+                self.module = module
+        return getattr(self.module, function_name)
+
+
+@dataclass
+class InvocationStats:
+    invocations: int = 0
+    errors: int = 0
+    durations_ms: list[float] = field(default_factory=list)
+
+
+class LocalRuntime:
+    """template.yaml on loopback. Use as a context manager or call start()/stop()."""
+
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        stack_name: str = "ml-connector-local",
+        profile_path: str | Path | None = None,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+        environment: Mapping[str, str] | None = None,
+        run_schedules: bool = False,
+        api_port: int = 0,
+        poll_wait_seconds: int = 1,
+    ) -> None:
+        self.template = Template.load(template_path)
+        self.root = Path(template_path).resolve().parent
+        self.stack_name = stack_name
+        self.parameter_overrides = dict(parameters or {})
+        self.profile_path = Path(profile_path) if profile_path else None
+        self.secrets = {k: dict(v) for k, v in (secrets or {}).items()}
+        self.extra_environment = dict(environment or {})
+        self.run_schedules = run_schedules
+        self.api_port = api_port
+        self.poll_wait_seconds = poll_wait_seconds
+        self.functions: dict[str, LocalFunction] = {}
+        self.stats: dict[str, InvocationStats] = {}
+        self.outputs: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._import_lock = threading.Lock()
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+        self._moto: Any = None
+        self._api: RunningServer | None = None
+        self.endpoint = ""
+        self.resolver: Resolver | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalRuntime:
+        from moto.server import ThreadedMotoServer
+
+        port = free_port()
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._moto.start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self._configure_process_environment()
+        self.resolver = Resolver.create(
+            self.template,
+            self.parameter_overrides,
+            {
+                "AWS::Region": REGION,
+                "AWS::AccountId": ACCOUNT,
+                "AWS::StackName": self.stack_name,
+                "AWS::Partition": "aws",
+                "AWS::URLSuffix": "amazonaws.com",
+            },
+        )
+        self._create_resources()
+        self._seed()
+        self._load_functions()
+        self._api = serve(self._api_app, port=self.api_port)
+        self._resolve_outputs()
+        self._start_event_sources()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._api:
+            self._api.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def _configure_process_environment(self) -> None:
+        """Point every boto3 client in this process (handlers included) at the embedded AWS."""
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed fake credentials
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_DEV": os.environ.get("POWERTOOLS_DEV", "false"),
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        from aws_lambda_powertools.utilities import parameters
+
+        from mlconnector.aws import clients
+        from mlconnector.profile import current_profile
+
+        clients.reset()
+        parameters.clear_caches()
+        current_profile.cache_clear()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    # --- resources ---------------------------------------------------------------------------------
+    def _create_resources(self) -> None:
+        assert self.resolver
+        supported = {"AWS::SQS::Queue": self._create_queue, "AWS::DynamoDB::Table": self._create_table}
+        names = [k for k, v in self.template.resources.items() if v["Type"] in supported]
+        for logical_id in self.template.creation_order(names):
+            resource = self.template.resources[logical_id]
+            if "Condition" in resource and not self.resolver.condition(resource["Condition"]):
+                continue
+            properties = self.resolver.resolve(resource.get("Properties", {}))
+            supported[resource["Type"]](logical_id, properties)
+        for logical_id, resource in self.template.resources.items():
+            if resource["Type"] == "AWS::Serverless::LayerVersion":
+                self.resolver.refs[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical_id}:1"
+            elif resource["Type"] == "AWS::Serverless::Api":
+                self.resolver.refs[logical_id] = "local"
+
+    def _create_queue(self, logical_id: str, props: dict[str, Any]) -> None:
+        sqs = self.client("sqs")
+        name = props.get("QueueName") or f"{self.stack_name}-{logical_id}-{uuid.uuid4().hex[:8]}"
+        attributes = {}
+        for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+            if key in props:
+                attributes[key] = str(props[key])
+        for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+            if key in props:
+                attributes[key] = json.dumps(props[key])
+        if props.get("SqsManagedSseEnabled"):
+            attributes["SqsManagedSseEnabled"] = "true"
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert self.resolver
+        self.resolver.refs[logical_id] = url
+        self.resolver.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+
+    def _create_table(self, logical_id: str, props: dict[str, Any]) -> None:
+        ddb = self.client("dynamodb")
+        name = props.get("TableName") or f"{self.stack_name}-{logical_id}-{uuid.uuid4().hex[:8]}"
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        ddb.create_table(**kwargs)
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        pitr = props.get("PointInTimeRecoverySpecification", {})
+        if pitr.get("PointInTimeRecoveryEnabled"):
+            ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        assert self.resolver
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {"Arn": arn}
+
+    def _seed(self) -> None:
+        """What the operator provides outside the stack: the profile parameter and the secrets."""
+        assert self.resolver
+        secrets = self.client("secretsmanager")
+        for name, value in self.secrets.items():
+            secrets.create_secret(Name=name, SecretString=json.dumps(value))
+        if self.profile_path:
+            location = self.resolver.resolve(self.template.function_globals["Environment"]["Variables"])[
+                "CONNECTOR_PROFILE"
+            ]
+            if not location.startswith("ssm:"):
+                raise TemplateError("CONNECTOR_PROFILE must name an SSM parameter (ssm:/...)")
+            self.put_profile(self.profile_path.read_text(encoding="utf-8"), location.removeprefix("ssm:"))
+
+    def put_profile(self, text: str, parameter_name: str) -> None:
+        self.client("ssm").put_parameter(Name=parameter_name, Value=text, Type="String", Tier="Advanced", Overwrite=True)
+
+    def put_secret(self, name: str, value: Mapping[str, str]) -> None:
+        """Replace a secret's value (tests rotate or break credentials with it)."""
+        self.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps(dict(value)))
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
+
+    # --- functions ---------------------------------------------------------------------------------
+    def _load_functions(self) -> None:
+        assert self.resolver
+        glob = self.template.function_globals
+        for logical_id, resource in self.template.of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            env = {
+                **self.resolver.resolve(glob.get("Environment", {}).get("Variables", {})),
+                **self.resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+                **self.extra_environment,
+            }
+            function = LocalFunction(
+                logical_id=logical_id,
+                name=f"{self.stack_name}-{logical_id}",
+                code_dir=self.root / props["CodeUri"],
+                handler=props.get("Handler", glob.get("Handler", "app.lambda_handler")),
+                timeout=int(props.get("Timeout", glob.get("Timeout", 3))),
+                memory=int(props.get("MemorySize", glob.get("MemorySize", 128))),
+                environment={k: str(v) for k, v in env.items()},
+                events=props.get("Events", {}),
+            )
+            self.functions[logical_id] = function
+            self.stats[logical_id] = InvocationStats()
+        for function in self.functions.values():
+            function.load(self._import_lock)
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Invoke a function in-process as Lambda would, with a fresh context."""
+        function = self.functions[logical_id]
+        handler = function.load(self._import_lock)
+        context = LambdaContext(function.name, function.memory, function.timeout)
+        stats = self.stats[logical_id]
+        started = time.perf_counter()
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            return handler(event, context)
+        except Exception:
+            stats.errors += 1
+            raise
+        finally:
+            with self._busy_lock:
+                self._busy -= 1
+            stats.invocations += 1
+            stats.durations_ms.append((time.perf_counter() - started) * 1000)
+
+    # --- API Gateway -------------------------------------------------------------------------------
+    def _routes(self) -> list[tuple[str, re.Pattern[str], str, str]]:
+        routes = []
+        for logical_id, function in self.functions.items():
+            for event in function.events.values():
+                if event["Type"] != "Api":
+                    continue
+                path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
+                pattern = re.compile("^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", path) + "$")
+                routes.append((method, pattern, path, logical_id))
+        return routes
+
+    @Request.application
+    def _api_app(self, request: Request) -> Response:
+        if request.content_length and request.content_length > MAX_API_BODY:
+            return Response(json.dumps({"message": "Request Too Long"}), 413, content_type="application/json")
+        for method, pattern, resource, logical_id in self._routes():
+            match = pattern.match(request.path)
+            if match and request.method == method:
+                event = self._api_event(request, resource, match.groupdict())
+                try:
+                    result = self.invoke(logical_id, event)
+                except Exception:
+                    return Response(json.dumps({"message": "Internal server error"}), 502, content_type="application/json")
+                return self._api_response(result)
+        return Response(json.dumps({"message": "Missing Authentication Token"}), 403, content_type="application/json")
+
+    def _api_event(self, request: Request, resource: str, path_params: dict[str, str]) -> dict[str, Any]:
+        raw = request.get_data(cache=False)
+        try:
+            body: str | None = raw.decode("utf-8") if raw else None
+            encoded = False
+        except UnicodeDecodeError:
+            body, encoded = base64.b64encode(raw).decode(), True
+        headers: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for key, value in request.headers.items():
+            headers[key] = value
+            multi.setdefault(key, []).append(value)
+        query = {k: v for k, v in request.args.items()} or None
+        return {
+            "resource": resource,
+            "path": request.path,
+            "httpMethod": request.method,
+            "headers": headers,
+            "multiValueHeaders": multi,
+            "queryStringParameters": query,
+            "multiValueQueryStringParameters": {k: request.args.getlist(k) for k in request.args} or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": request.method,
+                "path": f"/{API_STAGE}{request.path}",
+                "stage": API_STAGE,
+                "requestId": str(uuid.uuid4()),
+                "accountId": ACCOUNT,
+                "apiId": "local",
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": request.user_agent.string},
+            },
+            "body": body,
+            "isBase64Encoded": encoded,
+        }
+
+    @staticmethod
+    def _api_response(result: Any) -> Response:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return Response(json.dumps({"message": "Internal server error"}), 502, content_type="application/json")
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        response = Response(data, int(result["statusCode"]))
+        for key, value in (result.get("headers") or {}).items():
+            response.headers[key] = str(value)
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            for value in values:
+                response.headers.add(key, str(value))
+        return response
+
+    @property
+    def api_url(self) -> str:
+        assert self._api
+        return self._api.url
+
+    def webhook_url(self, connection: str) -> str:
+        return f"{self.api_url}/webhooks/{connection}"
+
+    def _resolve_outputs(self) -> None:
+        assert self.resolver
+        for name, output in self.template.body.get("Outputs", {}).items():
+            if name == "WebhookBaseUrl":
+                self.outputs[name] = f"{self.api_url}/webhooks/"
+                continue
+            try:
+                self.outputs[name] = str(self.resolver.resolve(output["Value"]))
+            except TemplateError:
+                continue  # outputs of resources the local runtime does not create (VPC, alarms)
+
+    # --- SQS event-source mappings -----------------------------------------------------------------
+    def _start_event_sources(self) -> None:
+        assert self.resolver
+        for logical_id, function in self.functions.items():
+            for event_name, event in function.events.items():
+                props = self.resolver.resolve(event.get("Properties", {}))
+                if event["Type"] == "SQS":
+                    self._start_sqs_mapping(logical_id, props)
+                elif event["Type"] == "ScheduleV2" and self.run_schedules:
+                    self._start_schedule(logical_id, event_name, props)
+
+    def queue_url_for_arn(self, arn: str) -> str:
+        assert self.resolver
+        for logical_id, attributes in self.resolver.attributes.items():
+            if attributes.get("Arn") == arn and "QueueUrl" in attributes:
+                return attributes["QueueUrl"]
+        raise TemplateError(f"no queue with ARN {arn}")
+
+    def _start_sqs_mapping(self, logical_id: str, props: dict[str, Any]) -> None:
+        queue_arn = props["Queue"]
+        queue_url = self.queue_url_for_arn(queue_arn)
+        batch_size = int(props.get("BatchSize", 10))
+        partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+        concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
+        for worker in range(concurrency):
+            thread = threading.Thread(
+                target=self._sqs_worker,
+                args=(logical_id, queue_url, queue_arn, batch_size, partial),
+                name=f"esm-{logical_id}-{worker}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _sqs_worker(self, logical_id: str, queue_url: str, queue_arn: str, batch_size: int, partial: bool) -> None:
+        sqs = self.client("sqs")
+        while not self._stop.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=min(10, batch_size),
+                    WaitTimeSeconds=self.poll_wait_seconds,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+                continue
+            if not messages:
+                continue
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                self._deliver(sqs, logical_id, queue_url, queue_arn, messages, partial)
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+    def _deliver(
+        self, sqs: Any, logical_id: str, queue_url: str, queue_arn: str, messages: list[dict], partial: bool
+    ) -> None:
+        event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
+        try:
+            result = self.invoke(logical_id, event)
+        except Exception:
+            return  # the whole batch returns after its visibility timeout, as on Lambda
+        failed: set[str] = set()
+        if partial and isinstance(result, dict):
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+            )
+
+    def queue_depth(self, url: str) -> int:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    def wait_until_drained(self, queue_output: str = "IngestQueueUrl", timeout: float = 120.0) -> bool:
+        """True once the queue is empty (nothing visible, nothing in flight) and no handler is running."""
+        url = self.outputs[queue_output]
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while time.monotonic() < deadline:
+            with self._busy_lock:
+                busy = self._busy
+            if self.queue_depth(url) == 0 and busy == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > 0.5:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.1)
+        return False
+
+    # --- schedules ---------------------------------------------------------------------------------
+    def schedule_events(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(function, event name, resolved properties) for every ScheduleV2 in the template."""
+        assert self.resolver
+        found = []
+        for logical_id, function in self.functions.items():
+            for event_name, event in function.events.items():
+                if event["Type"] == "ScheduleV2":
+                    found.append((logical_id, event_name, self.resolver.resolve(event.get("Properties", {}))))
+        return found
+
+    def trigger_schedule(self, logical_id: str, event_name: str, *, input_override: dict | None = None) -> Any:
+        """Run a schedule now, with the Input the template gives it (placeholders filled in)."""
+        for function_id, name, props in self.schedule_events():
+            if function_id == logical_id and name == event_name:
+                return self.invoke(logical_id, input_override or _schedule_input(props))
+        raise KeyError(f"{logical_id}.{event_name}")
+
+    def _start_schedule(self, logical_id: str, event_name: str, props: dict[str, Any]) -> None:
+        if props.get("State", "ENABLED") != "ENABLED":
+            return
+        seconds = _rate_seconds(props["ScheduleExpression"])
+        if seconds is None:
+            return  # cron expressions run on demand locally (trigger_schedule)
+
+        def run() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    self.invoke(logical_id, _schedule_input(props))
+                except Exception as exc:
+                    print(f"schedule {logical_id}.{event_name} failed: {type(exc).__name__}", file=sys.stderr)
+
+        thread = threading.Thread(target=run, name=f"schedule-{logical_id}-{event_name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # --- convenience -------------------------------------------------------------------------------
+    def post_webhook(self, connection: str, body: bytes, headers: Mapping[str, str]) -> requests.Response:
+        return requests.post(self.webhook_url(connection), data=body, headers=dict(headers), timeout=10)
+
+
+def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", ACCOUNT),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+            ),
+        },
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+
+
+def _rate_seconds(expression: str) -> int | None:
+    match = _RATE.match(expression.strip())
+    if not match:
+        return None
+    unit = match.group(2).rstrip("s")
+    return int(match.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+def _schedule_input(props: dict[str, Any]) -> dict[str, Any]:
+    text = props.get("Input", "{}")
+    text = text.replace("<aws.scheduler.scheduled-time>", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    text = text.replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+    return json.loads(text)

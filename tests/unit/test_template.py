@@ -1,0 +1,97 @@
+"""template.yaml: cfn-lint, sam validate --lint, and the properties the design depends on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.template import Resolver, Template
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return Template.load(TEMPLATE)
+
+
+def test_cfn_lint_reports_nothing():
+    result = subprocess.run([BIN / "cfn-lint", "--format", "parseable", str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint():
+    sam = BIN / "sam"
+    if not sam.exists():
+        sam = Path(shutil.which("sam") or "sam")
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run(
+        [str(sam), "validate", "--lint", "--template", str(TEMPLATE)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def test_queue_contract(template):
+    resources = template.resources
+    ingest = resources["IngestQueue"]["Properties"]
+    dlq = resources["DeadLetterQueue"]["Properties"]
+    poster_timeout = resources["PosterFunction"]["Properties"]["Timeout"]
+    assert ingest["VisibilityTimeout"] >= 6 * poster_timeout
+    assert ingest["SqsManagedSseEnabled"] and dlq["SqsManagedSseEnabled"]
+    assert dlq["MessageRetentionPeriod"] > ingest["MessageRetentionPeriod"]
+    assert ingest["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+    assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
+    event = resources["PosterFunction"]["Properties"]["Events"]["Ingest"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ErpMaxConcurrency"}
+
+
+def test_tables(template):
+    resources = template.resources
+    idem = resources["IdempotencyTable"]["Properties"]
+    assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idem["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    for name in ("AuditTable", "StateTable"):
+        assert resources[name]["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
+
+
+def test_schedules_are_scheduler_v2_with_generated_names_and_connection_input(template):
+    events = template.resources["PollerFunction"]["Properties"]["Events"]
+    assert events
+    for event in events.values():
+        assert event["Type"] == "ScheduleV2"
+        assert event["Properties"]["OmitName"] is True
+        assert "connection" in event["Properties"]["Input"]["Fn::Sub"]
+
+
+def _policy_statements(template: Template, resolver: Resolver):
+    for logical_id, resource in template.of_type("AWS::Serverless::Function").items():
+        for policy in resource["Properties"].get("Policies", []):
+            if isinstance(policy, dict) and "Statement" in policy:
+                for statement in policy["Statement"]:
+                    yield logical_id, statement
+            elif isinstance(policy, str):
+                pytest.fail(f"{logical_id} uses managed policy {policy}; use policy templates or statements")
+
+
+def test_no_wildcard_actions_and_scoped_resources(template):
+    resolver = Resolver.create(
+        template,
+        {"CustomerName": "acme", "PrimaryConnection": "woo-psft"},
+        {"AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::StackName": "s", "AWS::Partition": "aws"},
+    )
+    for logical_id, statement in _policy_statements(template, resolver):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), (logical_id, actions)
+        resource = json.dumps(resolver.resolve(statement["Resource"]))
+        assert resource not in ('"*"', '["*"]'), logical_id
+        assert ":secret:ml-connector/acme/" in resource, (logical_id, resource)
