@@ -199,7 +199,7 @@ class LocalRuntime:
             {
                 "AWS_ENDPOINT_URL": self.endpoint,
                 "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed fake credentials
+                "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_SESSION_TOKEN": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
@@ -295,7 +295,9 @@ class LocalRuntime:
             self.put_profile(self.profile_path.read_text(encoding="utf-8"), location.removeprefix("ssm:"))
 
     def put_profile(self, text: str, parameter_name: str) -> None:
-        self.client("ssm").put_parameter(Name=parameter_name, Value=text, Type="String", Tier="Advanced", Overwrite=True)
+        self.client("ssm").put_parameter(
+            Name=parameter_name, Value=text, Type="String", Tier="Advanced", Overwrite=True
+        )
 
     def put_secret(self, name: str, value: Mapping[str, str]) -> None:
         """Replace a secret's value (tests rotate or break credentials with it)."""
@@ -373,7 +375,9 @@ class LocalRuntime:
                 try:
                     result = self.invoke(logical_id, event)
                 except Exception:
-                    return Response(json.dumps({"message": "Internal server error"}), 502, content_type="application/json")
+                    return Response(
+                        json.dumps({"message": "Internal server error"}), 502, content_type="application/json"
+                    )
                 return self._api_response(result)
         return Response(json.dumps({"message": "Missing Authentication Token"}), 403, content_type="application/json")
 
@@ -523,7 +527,9 @@ class LocalRuntime:
         for start in range(0, len(done), 10):
             sqs.delete_message_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
             )
 
     def queue_depth(self, url: str) -> int:

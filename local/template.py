@@ -166,7 +166,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             handler = self._intrinsics().get(key)
             if handler:
                 return handler(arg)

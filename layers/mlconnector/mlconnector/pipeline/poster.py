@@ -87,23 +87,28 @@ class Poster:
             envelope = Envelope.model_validate_json(record.body)
         except ValidationError as exc:
             self._poison(record, receive_count, exc)
+            self._back_off(record, receive_count)
             raise
         try:
             outcome = self.process(envelope)
         except Exception as exc:
             self._failed(envelope, record, receive_count, exc)
+            self._back_off(record, receive_count)
             raise
         return outcome
 
     def _delay(self, receive_count: int) -> int:
+        """Seconds until the next attempt: doubling per attempt, jittered; short after the last (to the DLQ)."""
         env = self.connector.env
+        if receive_count >= env.max_receive_count:
+            return max(1, int(env.retry_base_seconds))
         base = min(env.retry_max_seconds, env.retry_base_seconds * 2 ** (receive_count - 1))
-        return int(min(43_200, base * (0.5 + random.random() / 2)))  # full-jitter half range
+        return max(1, int(min(43_200, base * (0.5 + random.random() / 2))))
 
     def _back_off(self, record: SQSRecord, receive_count: int) -> None:
         """Hold a failed message back for a growing, jittered delay instead of the fixed visibility timeout."""
         queue_url = self.connector.env.queue_url
-        if not queue_url or receive_count >= self.connector.env.max_receive_count:
+        if not queue_url:
             return
         try:
             client("sqs").change_message_visibility(
@@ -136,7 +141,6 @@ class Poster:
             "record failed",
             extra={"record": envelope.record_key, "attempt": receive_count, "reason": reason, "last": last},
         )
-        self._back_off(record, receive_count)
 
     def _poison(self, record: SQSRecord, receive_count: int, exc: ValidationError) -> None:
         """A body that is not an envelope: record why, under a key stable across redeliveries."""

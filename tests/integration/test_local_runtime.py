@@ -1,0 +1,55 @@
+"""The local runtime builds what template.yaml declares and runs the SQS mapping like Lambda."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.runtime import LocalRuntime
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = {"CustomerName": "test", "PrimaryConnection": "woo-psft", "MaxReceiveCount": "2", "RetryBaseSeconds": "1"}
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    with LocalRuntime(ROOT / "template.yaml", parameters=PARAMS, stack_name="rt-test") as rt:
+        yield rt
+
+
+def test_resources_match_the_template(runtime):
+    sqs = runtime.client("sqs")
+    ingest = sqs.get_queue_attributes(QueueUrl=runtime.outputs["IngestQueueUrl"], AttributeNames=["All"])["Attributes"]
+    assert ingest["VisibilityTimeout"] == "360"
+    redrive = json.loads(ingest["RedrivePolicy"])
+    assert redrive["maxReceiveCount"] == 2
+    assert redrive["deadLetterTargetArn"] == runtime.outputs["DeadLetterQueueArn"]
+    ddb = runtime.client("dynamodb")
+    audit = ddb.describe_table(TableName=runtime.outputs["AuditTableName"])["Table"]
+    assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["by_day"]
+    ttl = ddb.describe_time_to_live(TableName=runtime.outputs["IdempotencyTableName"])["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiration"
+    assert set(runtime.functions) == {"WebhookReceiverFunction", "PollerFunction", "PosterFunction"}
+    poster = runtime.functions["PosterFunction"]
+    assert poster.timeout == 60 and poster.environment["MAX_RECEIVE_COUNT"] == "2"
+
+
+def test_unknown_route_is_refused_like_api_gateway(runtime):
+    import requests
+
+    response = requests.get(f"{runtime.api_url}/nothing", timeout=5)
+    assert response.status_code == 403
+
+
+def test_poison_message_ends_in_the_dlq_and_the_audit_trail_says_why(runtime):
+    sqs = runtime.client("sqs")
+    sqs.send_message(QueueUrl=runtime.outputs["IngestQueueUrl"], MessageBody="{not an envelope")
+    wait_for(lambda: runtime.queue_depth(runtime.outputs["DeadLetterQueueUrl"]) == 1, timeout=30)
+    table = runtime.client("dynamodb")
+    items = table.scan(TableName=runtime.outputs["AuditTableName"])["Items"]
+    poison = sorted((i for i in items if i["pk"]["S"].startswith("unparseable|")), key=lambda i: i["sk"]["S"])
+    assert [i["event"]["S"] for i in poison] == ["failed", "dead_lettered"]
+    assert "not a valid envelope" in poison[-1]["detail"]["M"]["reason"]["S"]
