@@ -465,7 +465,7 @@ class LocalRuntime:
 
     def queue_url_for_arn(self, arn: str) -> str:
         assert self.resolver
-        for logical_id, attributes in self.resolver.attributes.items():
+        for attributes in self.resolver.attributes.values():
             if attributes.get("Arn") == arn and "QueueUrl" in attributes:
                 return attributes["QueueUrl"]
         raise TemplateError(f"no queue with ARN {arn}")
