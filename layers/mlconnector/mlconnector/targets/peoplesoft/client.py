@@ -1,0 +1,555 @@
+"""SOAP (zeep) and REST access to a PeopleSoft Integration Broker gateway.
+
+WSDLs are package data, parsed once per process and never fetched over the network at cold
+start. Every request goes through one retry loop (jittered backoff on 5xx without a SOAP
+fault, timeouts and connection errors), one authentication scheme (HTTP Basic, WS-Security
+UsernameToken, or an OAuth2 client-credentials bearer token refreshed once on 401), and one
+fault translation: a ``CIFault`` is PeopleSoft refusing the data (``ReviewError``), anything
+else from the gateway is transient.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from lxml import etree
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from zeep import Client, Settings
+from zeep import exceptions as zeep_exceptions
+from zeep.transports import Transport
+from zeep.wsdl import Document
+from zeep.wsse.username import UsernameToken
+
+from mlconnector.errors import AuthError, ConnectorError, ReviewError, TransientError
+from mlconnector.http import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, new_session, send
+from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings, required_credentials
+
+log = logging.getLogger(__name__)
+
+PACKAGE_WSDL_DIR = Path(__file__).parent / "wsdl"
+
+#: Parse settings for WSDLs and responses: strict, no huge trees, no DTD, no entities, no external fetches.
+ZEEP_SETTINGS = Settings(
+    strict=True,
+    xml_huge_tree=False,
+    forbid_dtd=True,
+    forbid_entities=True,
+    forbid_external=True,
+)
+
+#: PeopleSoft messages the client recognises (message set, message number).
+MSG_DUPLICATE = (18, 2)  # "Data being added conflicts with existing data."
+MSG_NO_ROWS = (91, 50)  # "No rows exist for the specified keys."
+AUTH_MESSAGE_SET = 158  # Integration Broker gateway security messages
+
+_FAULT_RE = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Fault[\s>/]")
+_AUTH_WORDS = ("authenticat", "user id or password", "userid or password", "not authorized")
+
+_DOCUMENTS: dict[str, Document] = {}
+_DOCUMENTS_LOCK = threading.Lock()
+
+
+class _OfflineTransport(Transport):
+    """Loads WSDL/XSD files from disk only; any http(s) import is refused."""
+
+    def load(self, url: str) -> bytes:
+        if urlparse(url).scheme in ("http", "https"):
+            raise ConnectorError(f"refusing to fetch {url.split('?', 1)[0]} while loading a PeopleSoft WSDL")
+        return super().load(url)
+
+
+def wsdl_path(settings: PeopleSoftSettings, ci: str) -> Path:
+    folder = Path(settings.wsdl_dir) if settings.wsdl_dir else PACKAGE_WSDL_DIR
+    return folder / f"CI_{ci}.{settings.version(ci)}.wsdl"
+
+
+def load_wsdl(path: Path) -> Document:
+    """The parsed WSDL at ``path``, parsed once per process (module-level cache keyed by path)."""
+    key = str(Path(path).resolve())
+    with _DOCUMENTS_LOCK:
+        document = _DOCUMENTS.get(key)
+        if document is None:
+            if not Path(key).is_file():
+                raise ConnectorError(f"PeopleSoft WSDL not found: {key}")
+            document = Document(key, _OfflineTransport(), settings=ZEEP_SETTINGS)
+            _DOCUMENTS[key] = document
+        return document
+
+
+def service_binding(document: Document) -> Any:
+    """The binding of the WSDL's first service port (PeopleSoft generates exactly one)."""
+    service = next(iter(document.services.values()))
+    return next(iter(service.ports.values())).binding
+
+
+@dataclass
+class IBMessage:
+    """One ``IBResponse`` of a PeopleSoft fault."""
+
+    message_set: int | None
+    message_number: int | None
+    status_code: int | None
+    text: str
+    title: str = ""
+    kind: str = ""
+
+    @property
+    def number(self) -> tuple[int | None, int | None]:
+        return (self.message_set, self.message_number)
+
+
+class CIFaultError(ReviewError):
+    """PeopleSoft refused the Component Interface call (``CIFault``); the message is PeopleSoft's own."""
+
+    def __init__(self, operation: str, messages: list[IBMessage]) -> None:
+        first = messages[0] if messages else IBMessage(None, None, None, "no message")
+        super().__init__(
+            f"PeopleSoft {operation}: {first.text}",
+            detail={
+                "operation": operation,
+                "messages": [
+                    {"message_set": m.message_set, "message_number": m.message_number, "text": m.text} for m in messages
+                ],
+            },
+        )
+        self.operation = operation
+        self.messages = messages
+
+    def has(self, number: tuple[int, int]) -> bool:
+        return any(m.number == number for m in self.messages)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None and text.strip() else None
+    except ValueError:
+        return None
+
+
+def parse_ib_responses(detail: etree._Element | None) -> tuple[bool, list[IBMessage]]:
+    """(is a CIFault, the IBResponse messages) found in a SOAP fault's detail."""
+    if detail is None:
+        return False, []
+    is_ci = bool(detail.xpath(".//*[local-name()='CIFault']"))
+    messages = []
+    for node in detail.xpath(".//*[local-name()='IBResponse']"):
+
+        def text(name: str, node: etree._Element = node) -> str | None:
+            found = node.xpath(f"./*[local-name()='{name}']")
+            return (found[0].text or "").strip() if found else None
+
+        messages.append(
+            IBMessage(
+                message_set=_int(text("MessageSetID")),
+                message_number=_int(text("MessageID")),
+                status_code=_int(text("StatusCode")),
+                text=text("DefaultMessage") or "",
+                title=text("DefaultTitle") or "",
+                kind=node.get("type", ""),
+            )
+        )
+    return is_ci, messages
+
+
+def value(obj: Any) -> Any:
+    """Unwrap zeep's simpleContent shapes (``{'_value_1': x}``) into the plain value."""
+    if obj is None:
+        return None
+    if hasattr(obj, "_value_1"):
+        return obj._value_1
+    return obj
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A zeep object as a dict of plain values; lists of child objects stay lists of dicts."""
+    out: dict[str, Any] = {}
+    if obj is None:
+        return out
+    for key in obj:
+        item = obj[key]
+        if isinstance(item, list):
+            out[key] = [as_dict(child) if hasattr(child, "__values__") else value(child) for child in item]
+        elif hasattr(item, "__values__") and not hasattr(item, "_value_1"):
+            out[key] = as_dict(item)
+        else:
+            out[key] = value(item)
+    return out
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableResponse) and error.wait_seconds is not None:
+            return min(error.wait_seconds, 60.0)
+        return backoff(state)
+
+    return wait
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, TransientError) and not isinstance(error, AuthError)
+
+
+@dataclass
+class _Token:
+    access_token: str
+    expires_at: float
+
+
+@dataclass
+class PeopleSoftConnection:
+    """One gateway: HTTP session, credentials, retry loop and (for oauth2) the cached token."""
+
+    settings: PeopleSoftSettings
+    credentials: dict[str, str] = field(repr=False)
+    session: requests.Session = field(default_factory=lambda: new_session("ml-connector/0.1 (peoplesoft)"))
+    sleep: Callable[[float], None] = time.sleep
+    _token: _Token | None = field(default=None, init=False, repr=False)
+    _token_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        missing = [name for name in required_credentials(self.settings.auth) if not self.credentials.get(name)]
+        if missing:
+            raise AuthError(
+                f"PeopleSoft node {self.settings.node}: credentials for auth={self.settings.auth} lack {missing}"
+            )
+
+    # -- authentication ---------------------------------------------------------------------
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.settings.retry_policy
+
+    def _who(self) -> str:
+        return f"PeopleSoft node {self.settings.node} ({self.settings.auth} auth)"
+
+    def _bearer(self) -> str:
+        with self._token_lock:
+            now = time.monotonic()
+            if self._token is None or now >= self._token.expires_at:
+                self._token = self._fetch_token()
+            return self._token.access_token
+
+    def _fetch_token(self) -> _Token:
+        data = {"grant_type": "client_credentials"}
+        if self.settings.oauth_scope:
+            data["scope"] = self.settings.oauth_scope
+        assert self.settings.token_url is not None
+        response = send(
+            self.session,
+            "POST",
+            self.settings.token_url,
+            policy=self.policy,
+            sleep=self.sleep,
+            data=data,
+            auth=(self.credentials["client_id"], self.credentials["client_secret"]),
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"{self._who()}: the OAuth2 token endpoint refused the client credentials (HTTP {response.status_code})"
+            )
+        if response.status_code != 200:
+            raise TransientError(f"{self._who()}: OAuth2 token endpoint answered HTTP {response.status_code}")
+        try:
+            body = response.json()
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise TransientError(f"{self._who()}: OAuth2 token endpoint answered without an access_token") from None
+        skew = min(30.0, lifetime / 10)
+        return _Token(token, time.monotonic() + lifetime - skew)
+
+    def invalidate_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    def _auth_kwargs(self, *, soap: bool) -> dict[str, Any]:
+        if self.settings.auth == "oauth2":
+            return {"headers": {"Authorization": f"Bearer {self._bearer()}"}}
+        if self.settings.auth == "wss" and soap:
+            return {}  # the UsernameToken travels in the SOAP header
+        return {"auth": (self.credentials["username"], self.credentials["password"])}
+
+    def wsse(self) -> UsernameToken | None:
+        if self.settings.auth != "wss":
+            return None
+        return UsernameToken(self.credentials["username"], self.credentials["password"])
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        soap: bool,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """Send with retries; 401 refreshes an OAuth2 token once, then raises ``AuthError``.
+
+        A SOAP call's HTTP 500 carrying a SOAP fault is returned (zeep turns it into a fault);
+        a 500 without one, 502/503/504/429, timeouts and connection errors are retried.
+        """
+        single = self.policy.model_copy(update={"attempts": 1})
+        refreshed = False
+
+        def attempt() -> requests.Response:
+            nonlocal refreshed
+            while True:
+                auth = self._auth_kwargs(soap=soap)
+                merged = {**(headers or {}), **auth.pop("headers", {})}
+                response = send(
+                    self.session,
+                    method,
+                    url,
+                    policy=single,
+                    retry_statuses=RETRYABLE_STATUSES - {500},
+                    headers=merged,
+                    **auth,
+                    **kwargs,
+                )
+                if response.status_code == 401 and self.settings.auth == "oauth2" and not refreshed:
+                    refreshed = True
+                    self.invalidate_token()
+                    log.info("%s: HTTP 401, refreshing the OAuth2 token once", self._who())
+                    continue
+                if response.status_code in (401, 403):
+                    raise AuthError(f"{self._who()} refused the credentials (HTTP {response.status_code})")
+                if response.status_code == 500 and not (soap and _FAULT_RE.search(response.content[:8192])):
+                    raise TransientError(f"{self._who()} answered HTTP 500")
+                return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=_wait(self.policy),
+            retry=retry_if_exception(_retryable),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def rest_get(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET a REST service operation under the RESTListeningConnector; JSON with Decimal numbers."""
+        url = f"{self.settings.rest_url}/{path.lstrip('/')}"
+        response = self.request("GET", url, soap=False, params=params, headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            raise TransientError(f"{self._who()}: REST operation {path.split('/', 1)[0]} not found (HTTP 404)")
+        if response.status_code >= 400:
+            raise TransientError(f"{self._who()}: REST inquiry answered HTTP {response.status_code}")
+        try:
+            return json.loads(response.text, parse_float=Decimal)
+        except ValueError:
+            raise TransientError(f"{self._who()}: REST inquiry answered non-JSON content") from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class _ConnectionTransport(Transport):
+    """zeep transport that sends through ``PeopleSoftConnection.request`` and never logs bodies."""
+
+    def __init__(self, connection: PeopleSoftConnection) -> None:
+        super().__init__(session=connection.session, timeout=connection.settings.timeout_seconds)
+        connection.session.headers["User-Agent"] = "ml-connector/0.1 (peoplesoft)"
+        self.connection = connection
+
+    def post(self, address: str, message: bytes | str, headers: dict[str, str]) -> requests.Response:
+        return self.connection.request("POST", address, soap=True, data=message, headers=dict(headers))
+
+    def load(self, url: str) -> bytes:
+        raise ConnectorError("PeopleSoft WSDLs are loaded from package data, not over the network")
+
+
+class CiService:
+    """One Component Interface service (``CI_<CI>``) bound to the connection's listening connector."""
+
+    def __init__(self, connection: PeopleSoftConnection, ci: str, document: Document) -> None:
+        self.ci = ci
+        self.connection = connection
+        client = Client(
+            document,
+            transport=_ConnectionTransport(connection),
+            wsse=connection.wsse(),
+            settings=ZEEP_SETTINGS,
+        )
+        self._service = client.create_service(service_binding(document).name, connection.settings.soap_url)
+
+    def call(self, verb: str, **fields: Any) -> Any:
+        """Call ``CI_<CI>_<verb>`` (C, F, G, UP) with the given KEYPROP_/PROP_/COLL_ fields."""
+        operation = f"CI_{self.ci}_{verb}"
+        node = self.connection.settings.node
+        try:
+            return self._service[operation](**fields)
+        except zeep_exceptions.Fault as fault:
+            is_ci, messages = parse_ib_responses(fault.detail)
+            if is_ci:
+                raise CIFaultError(operation, messages) from None
+            text = " ".join(m.text for m in messages) or (fault.message or "")
+            if any(m.message_set == AUTH_MESSAGE_SET for m in messages) or any(
+                word in text.lower() for word in _AUTH_WORDS
+            ):
+                raise AuthError(f"PeopleSoft node {node} refused the credentials on {operation}: {text}") from None
+            raise TransientError(f"PeopleSoft node {node} gateway fault on {operation}: {text}") from None
+        except (zeep_exceptions.DTDForbidden, zeep_exceptions.EntitiesForbidden) as exc:
+            raise TransientError(
+                f"PeopleSoft node {node}: refused the {operation} response ({type(exc).__name__})"
+            ) from None
+        except zeep_exceptions.ExternalReferenceForbidden:
+            raise TransientError(
+                f"PeopleSoft node {node}: refused the {operation} response (external reference)"
+            ) from None
+        except zeep_exceptions.ValidationError as exc:
+            raise ReviewError(f"PeopleSoft {operation}: request does not match the WSDL: {exc.message}") from None
+        except (zeep_exceptions.TransportError, zeep_exceptions.XMLSyntaxError, zeep_exceptions.XMLParseError) as exc:
+            status = getattr(exc, "status_code", None)
+            raise TransientError(
+                f"PeopleSoft node {node}: unreadable {operation} response (HTTP {status or '?'})"
+            ) from None
+
+
+class PeopleSoftClient:
+    """The CI services the connector uses, plus REST inquiry, over one connection."""
+
+    def __init__(
+        self,
+        settings: PeopleSoftSettings,
+        credentials: dict[str, str],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.connection = PeopleSoftConnection(settings, dict(credentials), sleep=sleep)
+        self._services: dict[str, CiService] = {}
+        self._lock = threading.Lock()
+
+    def service(self, ci: str) -> CiService:
+        with self._lock:
+            if ci not in self._services:
+                self._services[ci] = CiService(self.connection, ci, load_wsdl(wsdl_path(self.settings, ci)))
+            return self._services[ci]
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def expected_operations(ci: str) -> set[str]:
+    return {f"CI_{ci}_{verb}" for verb in ("C", "F", "G", "UP")}
+
+
+def download_wsdls(
+    settings: PeopleSoftSettings,
+    credentials: dict[str, str],
+    dest_dir: str | Path,
+    services: list[str],
+) -> list[Path]:
+    """Fetch the customer's generated WSDLs for ``services`` (CI names) and write them to ``dest_dir``.
+
+    Tries ``?Operation=GetWSDL&wsdl=CI_X.v`` then ``/{node}/CI_X.v.wsdl``. XSDs the WSDL imports
+    by URL are fetched too (same host as ``base_url`` only), saved next to it, and the imports
+    rewritten to the local file names, so run time never touches the network. Each WSDL must
+    load under the strict run-time settings and offer Create/Find/Get/Update, or nothing is written.
+    """
+    connection = PeopleSoftConnection(settings, dict(credentials))
+    files: dict[str, bytes] = {}
+    wsdl_names: list[str] = []
+    try:
+        for ci in services:
+            name = f"CI_{ci}.{settings.version(ci)}"
+            base = f"{settings.base_url}/PSIGW/PeopleSoftServiceListeningConnector"
+            location = f"{base}/{settings.node}/{name}.wsdl"  # what relative imports resolve against
+            candidates = [(base, {"Operation": "GetWSDL", "wsdl": name}), (location, None)]
+            content = None
+            for url, params in candidates:
+                response = connection.request("GET", url, soap=False, params=params)
+                if response.status_code == 200 and b"definitions" in response.content[:4096]:
+                    content = response.content
+                    break
+            if content is None:
+                raise ConnectorError(f"PeopleSoft node {settings.node} did not return the WSDL for {name}")
+            files[f"{name}.wsdl"] = _localise_imports(connection, content, location, files)
+            wsdl_names.append(name)
+        _check_wsdls(files, dict(zip(wsdl_names, services, strict=True)))
+        dest = Path(dest_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        for filename, data in files.items():
+            (dest / filename).write_bytes(data)
+        return [dest / f"{name}.wsdl" for name in wsdl_names]
+    finally:
+        connection.close()
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
+_XSD_NS = "http://www.w3.org/2001/XMLSchema"
+
+
+def _local_name(url: str) -> str:
+    parsed = urlparse(url)
+    query = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+    stem = query.get("xsd") or Path(parsed.path).name or "schema"
+    stem = _SAFE_NAME.sub("_", stem)
+    return stem if stem.endswith(".xsd") else f"{stem}.xsd"
+
+
+def _localise_imports(
+    connection: PeopleSoftConnection, content: bytes, location: str, files: dict[str, bytes]
+) -> bytes:
+    """Fetch every xsd:import/include target of ``content`` (recursively) and point it at the local copy."""
+    from urllib.parse import urljoin
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(content, parser)
+    except etree.XMLSyntaxError as exc:
+        raise ConnectorError(f"{location.split('?', 1)[0]} is not well-formed XML: {exc.msg}") from None
+    if root.getroottree().docinfo.doctype:
+        raise ConnectorError(f"{location.split('?', 1)[0]} carries a DTD; refused")
+    allowed = urlparse(connection.settings.base_url).netloc
+    for node in root.iter(f"{{{_XSD_NS}}}import", f"{{{_XSD_NS}}}include"):
+        target = node.get("schemaLocation")
+        if not target:
+            continue
+        url = urljoin(location, target)
+        if urlparse(url).scheme in ("http", "https"):
+            if urlparse(url).netloc != allowed:
+                raise ConnectorError(f"schema import from another host refused: {url.split('?', 1)[0]}")
+            local = _local_name(url)
+            if local not in files:
+                files[local] = b""  # placeholder against import cycles
+                response = connection.request("GET", url, soap=False)
+                if response.status_code != 200:
+                    raise ConnectorError(f"schema {url.split('?', 1)[0]} answered HTTP {response.status_code}")
+                files[local] = _localise_imports(connection, response.content, url, files)
+            node.set("schemaLocation", local)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _check_wsdls(files: dict[str, bytes], cis: dict[str, str]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for filename, data in files.items():
+            (Path(tmp) / filename).write_bytes(data)
+        for name, ci in cis.items():
+            try:
+                document = Document(str(Path(tmp) / f"{name}.wsdl"), _OfflineTransport(), settings=ZEEP_SETTINGS)
+            except (zeep_exceptions.Error, ConnectorError, etree.XMLSyntaxError) as exc:
+                raise ConnectorError(f"WSDL {name} does not load: {type(exc).__name__}: {exc}") from None
+            operations = set(service_binding(document)._operations)
+            missing = sorted(expected_operations(ci) - operations)
+            if missing:
+                raise ConnectorError(f"WSDL {name} lacks operations {missing}")
