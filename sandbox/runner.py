@@ -28,6 +28,8 @@ class RunningServer:
 def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start ``app`` on ``host:port`` (0 = any free port) with one thread per request."""
     server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"wsgi-{server.server_address[1]}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{server.server_address[1]}", daemon=True
+    )
     thread.start()
     return RunningServer(server, thread)

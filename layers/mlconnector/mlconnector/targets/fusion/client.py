@@ -1,0 +1,288 @@
+"""HTTP access to an Oracle Fusion pod: authentication, retries, error translation, collections.
+
+One session per target. Every request carries ``REST-Framework-Version``; OAuth2 client-credential
+tokens are cached until shortly before they expire and refreshed once when a resource answers 401.
+429/5xx and timeouts are retried with jittered backoff (honouring Retry-After). A create that may
+have reached Fusion before failing is never blindly re-sent: ``before_retry`` lets the caller look
+the document up by its natural key first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from mlconnector.errors import AuthError, ReviewError, TransientError
+from mlconnector.http import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, new_session, send
+from mlconnector.targets.fusion.mapping import RESOURCE_ITEM, dumps, loads
+from mlconnector.targets.fusion.settings import FusionSettings, required_credentials
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_TEXT = 500
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableResponse) and error.wait_seconds is not None:
+            return min(error.wait_seconds, 60.0)
+        return backoff(state)
+
+    return wait
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, TransientError) and not isinstance(error, AuthError)
+
+
+def error_text(response: requests.Response) -> str:
+    """Fusion's own error message: ``o:errorDetails`` (framework >= 4 JSON errors) or the plain-text body."""
+    text = ""
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
+        try:
+            body = loads(response.content)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            details = body.get("o:errorDetails") or []
+            messages = [str(d.get("detail", "")) for d in details if isinstance(d, dict) and d.get("detail")]
+            text = "; ".join(messages) or str(body.get("detail") or body.get("title") or "")
+    else:
+        text = response.text.strip()
+    text = " ".join(text.split())
+    return text[:MAX_ERROR_TEXT] if text else f"HTTP {response.status_code}"
+
+
+@dataclass
+class _Token:
+    access_token: str
+    expires_at: float
+
+
+class FusionClient:
+    """Authenticated, retried JSON calls to one Fusion pod's REST resources."""
+
+    def __init__(
+        self,
+        settings: FusionSettings,
+        credentials: dict[str, str],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        missing = [name for name in required_credentials(settings.auth) if not credentials.get(name)]
+        if missing:
+            raise AuthError(f"Fusion pod {self._host(settings)}: credentials for auth={settings.auth} lack {missing}")
+        self.settings = settings
+        self._credentials = {name: credentials[name] for name in required_credentials(settings.auth)}
+        self.session = session or new_session("ml-connector/0.1 (fusion)")
+        self.session.headers["REST-Framework-Version"] = settings.rest_framework_version
+        self.session.headers["Accept"] = "application/json"
+        self.sleep = sleep
+        self._token: _Token | None = None
+        self._token_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"FusionClient({self.who})"
+
+    @staticmethod
+    def _host(settings: FusionSettings) -> str:
+        return urlparse(settings.base_url).netloc
+
+    @property
+    def who(self) -> str:
+        return f"Fusion pod {self._host(self.settings)} ({self.settings.auth} auth)"
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.settings.retry_policy
+
+    # -- authentication ---------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        with self._token_lock:
+            if self._token is None or time.monotonic() >= self._token.expires_at:
+                self._token = self._fetch_token()
+            return self._token.access_token
+
+    def _fetch_token(self) -> _Token:
+        assert self.settings.token_url is not None
+        response = send(
+            self.session,
+            "POST",
+            self.settings.token_url,
+            policy=self.policy,
+            sleep=self.sleep,
+            data={"grant_type": "client_credentials", "scope": self.settings.scope},
+            auth=(self._credentials["client_id"], self._credentials["client_secret"]),
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code in (400, 401, 403):
+            raise AuthError(
+                f"{self.who}: the OAuth2 token endpoint refused the client credentials "
+                f"(HTTP {response.status_code}{_oauth_error(response)})"
+            )
+        if response.status_code != 200:
+            raise TransientError(f"{self.who}: the OAuth2 token endpoint answered HTTP {response.status_code}")
+        try:
+            body = loads(response.content)
+            token = str(body["access_token"])
+            lifetime = float(body.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise TransientError(f"{self.who}: the OAuth2 token endpoint answered without an access_token") from None
+        skew = min(60.0, lifetime / 10)
+        return _Token(token, time.monotonic() + lifetime - skew)
+
+    def invalidate_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    def _auth(self) -> dict[str, Any]:
+        if self.settings.auth == "oauth2":
+            return {"headers": {"Authorization": f"Bearer {self._bearer()}"}}
+        return {"auth": (self._credentials["username"], self._credentials["password"])}
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = RESOURCE_ITEM,
+        before_retry: Callable[[], None] | None = None,
+    ) -> requests.Response:
+        """Send with retries; a 401 refreshes the OAuth2 token once, then raises ``AuthError``.
+
+        Returns every other response (the caller classifies 4xx). ``before_retry`` runs before
+        each attempt after the first (a create's "did the last attempt commit?" lookup).
+        """
+        single = self.policy.model_copy(update={"attempts": 1})
+        refreshed = False
+        attempts = 0
+        data = dumps(body) if body is not None else None
+
+        def attempt() -> requests.Response:
+            nonlocal refreshed, attempts
+            attempts += 1
+            if attempts > 1 and before_retry is not None:
+                before_retry()
+            while True:
+                auth = self._auth()
+                headers = auth.pop("headers", {})
+                if data is not None:
+                    headers["Content-Type"] = content_type
+                response = send(
+                    self.session,
+                    method,
+                    url,
+                    policy=single,
+                    retry_statuses=RETRYABLE_STATUSES,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    **auth,
+                )
+                if response.status_code == 401 and self.settings.auth == "oauth2" and not refreshed:
+                    refreshed = True
+                    self.invalidate_token()
+                    log.info("%s: HTTP 401, refreshing the OAuth2 token once", self.who)
+                    continue
+                if response.status_code == 401:
+                    raise AuthError(f"{self.who} refused the credentials (HTTP 401)")
+                if response.status_code == 403:
+                    raise AuthError(
+                        f"{self.who}: the integration user lacks the privilege for {method} {_path(url)} (HTTP 403)"
+                    )
+                return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.policy.attempts),
+            wait=_wait(self.policy),
+            retry=retry_if_exception(_retryable),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(attempt)
+
+    def get_json(self, url: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.request("GET", url, params=params)
+        if response.status_code == 404:
+            raise TransientError(f"{self.who}: {_path(url)} not found (HTTP 404); check resource_version")
+        if response.status_code >= 400:
+            raise TransientError(
+                f"{self.who}: GET {_path(url)} answered HTTP {response.status_code}: {error_text(response)}"
+            )
+        try:
+            body = loads(response.content)
+        except ValueError:
+            raise TransientError(f"{self.who}: GET {_path(url)} answered non-JSON content") from None
+        if not isinstance(body, dict):
+            raise TransientError(f"{self.who}: GET {_path(url)} answered an unexpected JSON shape")
+        return body
+
+    def iter_items(
+        self, url: str, *, q: str | None = None, fields: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a collection, page by page (``offset``/``limit`` until ``hasMore`` is false)."""
+        page = limit or self.settings.page_size
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"limit": page, "offset": offset, "onlyData": "true", "totalResults": "true"}
+            if q:
+                params["q"] = q
+            if fields:
+                params["fields"] = fields
+            body = self.get_json(url, params)
+            items = body.get("items") or []
+            yield from items
+            if not body.get("hasMore") or not items:
+                return
+            offset += len(items)
+
+    def find_items(self, url: str, q: str, *, limit: int = 25) -> list[dict[str, Any]]:
+        """The first page of a filtered collection (lookups that expect zero or a few rows)."""
+        params = {"q": q, "limit": limit, "offset": 0, "onlyData": "true"}
+        return list(self.get_json(url, params).get("items") or [])
+
+    def post_item(
+        self, url: str, body: dict[str, Any], *, before_retry: Callable[[], None] | None = None
+    ) -> requests.Response:
+        """POST a new resource item (``application/vnd.oracle.adf.resourceitem+json``)."""
+        return self.request("POST", url, body=body, before_retry=before_retry)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _oauth_error(response: requests.Response) -> str:
+    """The RFC 6749 error code (``invalid_client``, ``invalid_scope``...), never the description or body."""
+    try:
+        code = loads(response.content).get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return f", {code}" if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) < 40 else ""
+
+
+def _path(url: str) -> str:
+    return urlparse(url).path
+
+
+def refused(who: str, what: str, response: requests.Response) -> ReviewError:
+    """Fusion refused the data (HTTP 400/409/422): a ReviewError carrying Fusion's own message."""
+    text = error_text(response)
+    return ReviewError(f"{who} refused {what}: {text}", detail={"status": response.status_code, "fusion": text})

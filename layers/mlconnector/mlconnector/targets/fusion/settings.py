@@ -1,0 +1,153 @@
+"""The Oracle Fusion Cloud ERP part of a connection profile (no secrets: credentials come separately)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlconnector.http import RetryPolicy
+
+#: Hosts where plain http is accepted (the sandbox, a local tunnel); everything else must be https.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+_ACCOUNT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,9}$")
+
+
+def _check_url(value: str, what: str) -> str:
+    value = value.rstrip("/")
+    parsed = urlparse(value)
+    if not parsed.hostname:
+        raise ValueError(f"{what} must be an absolute URL, e.g. https://abcd.fa.ocs.oraclecloud.com")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and parsed.hostname in _LOOPBACK):
+        raise ValueError(f"{what} must use https (plain http only for a loopback sandbox)")
+    if parsed.query or parsed.fragment or parsed.username or parsed.password:
+        raise ValueError(f"{what} must not carry a query, fragment or credentials")
+    return value
+
+
+class FusionSettings(BaseModel):
+    """How to reach one Fusion pod and where receivables documents land."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["fusion"] = "fusion"
+    base_url: str = Field(description="https://<pod>.fa.ocs.oraclecloud.com (no path)")
+    auth: Literal["oauth2", "basic"] = "oauth2"
+    token_url: str | None = Field(
+        default=None, description="IAM/IDCS token endpoint https://idcs-<id>.identity.oraclecloud.com/oauth2/v1/token"
+    )
+    scope: str = "urn:opc:resource:consumer::all"
+    rest_framework_version: str = Field(default="4", description="Pinned on every request (REST-Framework-Version)")
+    resource_version: str = "11.13.18.05"
+    business_unit: str = Field(min_length=1)
+    transaction_source: str = Field(min_length=1, description="A manually numbered AR transaction source")
+    transaction_type: str = "Invoice"
+    credit_memo_type: str = "Credit Memo"
+    payment_terms: str = "IMMEDIATE"
+    receipt_method: str = Field(min_length=1)
+    remittance_bank_account_number: str = Field(min_length=1)
+    customer_account_prefix: str = Field(
+        default="WEB", description="Start of the AccountNumber of customer accounts the connector creates"
+    )
+    source_system: str = Field(
+        default="WEBSTORE", description="Source system code under which store customer ids are kept"
+    )
+    segment_order: list[str] = Field(
+        default_factory=lambda: ["COMPANY", "ACCOUNT", "COST_CENTER"],
+        min_length=1,
+        description="Accounting flexfield segments in order; ACCOUNT is the posting line's account, the others "
+        "come from its chartfields (or segment_defaults)",
+    )
+    segment_defaults: dict[str, str] = Field(default_factory=dict)
+    segment_separator: str = Field(default="-", min_length=1, max_length=1)
+    chart_of_accounts_id: int | None = Field(default=None, description="Restrict the combination list to one chart")
+    validate_accounts: bool = True
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_initial_delay: float = Field(default=0.2, ge=0)
+    retry_max_delay: float = Field(default=8.0, ge=0)
+    page_size: int = Field(default=500, ge=1, le=500, description="limit= on collection reads (Fusion caps at 500)")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = _check_url(value, "base_url")
+        if urlparse(value).path not in ("", "/"):
+            raise ValueError("base_url is scheme://host[:port] with no path")
+        return value
+
+    @field_validator("token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        return _check_url(value, "token_url") if value else value
+
+    @field_validator("rest_framework_version")
+    @classmethod
+    def _framework(cls, value: str) -> str:
+        if not value.isdigit() or not 1 <= int(value) <= 9:
+            raise ValueError("REST-Framework-Version is an integer 1-9")
+        return value
+
+    @field_validator("resource_version")
+    @classmethod
+    def _resource_version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError("resource_version looks like 11.13.18.05")
+        return value
+
+    @field_validator("customer_account_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _ACCOUNT_PREFIX.match(value):
+            raise ValueError("1-10 letters, digits, '-' or '_', starting with a letter or digit")
+        return value
+
+    @field_validator("segment_order")
+    @classmethod
+    def _segments(cls, value: list[str]) -> list[str]:
+        upper = [name.upper() for name in value]
+        if "ACCOUNT" not in upper:
+            raise ValueError("segment_order must contain ACCOUNT (the posting line's natural account)")
+        if len(set(upper)) != len(upper):
+            raise ValueError("segment_order names a segment twice")
+        return upper
+
+    @field_validator("segment_defaults")
+    @classmethod
+    def _defaults(cls, value: dict[str, str]) -> dict[str, str]:
+        return {key.upper(): val for key, val in value.items()}
+
+    @model_validator(mode="after")
+    def _oauth(self) -> FusionSettings:
+        if self.auth == "oauth2" and not self.token_url:
+            raise ValueError("token_url is required when auth is oauth2")
+        unknown = sorted(set(self.segment_defaults) - set(self.segment_order))
+        if unknown:
+            raise ValueError(f"segment_defaults names segments not in segment_order: {unknown}")
+        return self
+
+    @property
+    def fscm_url(self) -> str:
+        return f"{self.base_url}/fscmRestApi/resources/{self.resource_version}"
+
+    @property
+    def crm_url(self) -> str:
+        return f"{self.base_url}/crmRestApi/resources/{self.resource_version}"
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            initial_delay=self.retry_initial_delay,
+            max_delay=self.retry_max_delay,
+            connect_timeout=min(3.05, self.timeout_seconds),
+            read_timeout=self.timeout_seconds,
+        )
+
+
+def required_credentials(auth: str) -> tuple[str, str]:
+    """The credential keys an auth scheme needs (oauth2: client id/secret, basic: user/password)."""
+    return ("client_id", "client_secret") if auth == "oauth2" else ("username", "password")

@@ -1,0 +1,322 @@
+"""Fusion payloads from postings: exact lines, distributions that add up, segment order, properties."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
+from mlconnector.errors import ReviewError
+from mlconnector.models import Customer
+from mlconnector.targets.fusion import (
+    FusionSettings,
+    account_number_for,
+    credit_memo_payload,
+    customer_payload,
+    invoice_payload,
+    receipt_payload,
+)
+from mlconnector.targets.fusion.mapping import dumps, loads, q_filter, quantity_and_price
+
+BASE = {
+    "base_url": "https://abcd.fa.ocs.oraclecloud.com",
+    "token_url": "https://idcs-1234.identity.oraclecloud.com/oauth2/v1/token",
+    "business_unit": "US1 Business Unit",
+    "transaction_source": "WEB STORE",
+    "receipt_method": "WEB CARD",
+    "remittance_bank_account_number": "10271-000123",
+    "segment_defaults": {"COMPANY": "101", "COST_CENTER": "000"},
+}
+
+
+def fusion_settings(**overrides) -> FusionSettings:
+    return FusionSettings.model_validate({**BASE, **overrides})
+
+
+def line(cls: LineClass, account: str, amount: str, quantity: str | None = None, **chartfields: str) -> PostingLine:
+    return PostingLine(
+        line_class=cls,
+        account=account,
+        chartfields=chartfields,
+        amount=D(amount),
+        base_amount=D(amount),
+        description=f"{cls} {account}",
+        quantity=D(quantity) if quantity else None,
+    )
+
+
+def posting(kind: PostingKind, reference: str, lines: list[PostingLine], total: str, **extra) -> Posting:
+    return Posting(
+        kind=kind,
+        reference=reference,
+        connection="woo-fusion",
+        source_kind="order",
+        source_id="1001",
+        order_reference="1001",
+        accounting_date=date(2026, 3, 2),
+        currency=extra.pop("currency", "USD"),
+        base_currency="USD",
+        description=f"Web order {reference}",
+        source_total=D(total),
+        lines=tuple(lines),
+        **extra,
+    )
+
+
+INVOICE_LINES = [
+    line(LineClass.REVENUE, "40100", "-60.00", "3", COST_CENTER="100"),
+    line(LineClass.REVENUE, "40200", "-10.00", "3", COST_CENTER="100"),
+    line(LineClass.DISCOUNT, "41000", "6.00"),
+    line(LineClass.TAX, "22100", "-6.40"),
+    line(LineClass.SHIPPING, "42000", "-5.00"),
+    line(LineClass.FEE, "43000", "-1.50"),
+    line(LineClass.RECEIVABLE, "12100", "76.90"),
+]
+
+
+def test_invoice_payload_lines_and_distributions():
+    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1001", INVOICE_LINES, "76.90"), fusion_settings(), "C-1")
+    assert body["TransactionNumber"] == "W1001"
+    assert body["BillToCustomerNumber"] == "C-1"
+    assert body["InvoiceCurrencyCode"] == "USD"
+    assert "ConversionRate" not in body
+    lines = [(ln["Quantity"], ln["UnitSellingPrice"]) for ln in body["receivablesInvoiceLines"]]
+    # 60.00 / 3 is exact; 10.00 / 3 is not, so quantity 1 carries the whole amount.
+    assert lines == [(D(3), D("20.00")), (D(1), D("10.00")), (D(1), D("-6.00")), (D(1), D("5.00")), (D(1), D("1.50"))]
+    dists = body["receivablesInvoiceDistributions"]
+    assert [(d["AccountClass"], d["AccountCombination"], d["Amount"]) for d in dists] == [
+        ("Revenue", "101-40100-100", D("60.00")),
+        ("Revenue", "101-40200-100", D("10.00")),
+        ("Revenue", "101-41000-000", D("-6.00")),
+        ("Freight", "101-42000-000", D("5.00")),
+        ("Revenue", "101-43000-000", D("1.50")),
+        ("Tax", "101-22100-000", D("6.40")),
+        ("Receivable", "101-12100-000", D("76.90")),
+    ]
+    assert [d.get("InvoiceLineNumber") for d in dists[:5]] == [1, 2, 3, 4, 5]
+    non_receivable = sum(d["Amount"] for d in dists if d["AccountClass"] != "Receivable")
+    assert non_receivable == dists[-1]["Amount"] == D("76.90")
+
+
+def test_segment_order_and_full_combinations():
+    s = fusion_settings(segment_order=["ACCOUNT", "cost_center", "COMPANY"], segment_separator=".")
+    lines = [
+        line(LineClass.REVENUE, "40100", "-10.00", cost_center="300"),
+        line(LineClass.RECEIVABLE, "12100.000.102", "10.00"),
+    ]
+    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, "C")
+    assert [d["AccountCombination"] for d in body["receivablesInvoiceDistributions"]] == [
+        "40100.300.101",
+        "12100.000.102",
+    ]
+
+
+def test_missing_segment_is_a_review_error():
+    s = fusion_settings(segment_defaults={"COMPANY": "101"})
+    lines = [line(LineClass.REVENUE, "40100", "-10.00"), line(LineClass.RECEIVABLE, "12100", "10.00")]
+    with pytest.raises(ReviewError, match="no value for segment COST_CENTER"):
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, "C")
+
+
+def test_invoice_must_match_source_total_and_carry_no_payments():
+    with pytest.raises(ReviewError, match="differs from the order total"):
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", INVOICE_LINES, "80.00"), fusion_settings(), "C")
+    lines = [
+        line(LineClass.REVENUE, "40100", "-10.00", COST_CENTER="100"),
+        line(LineClass.CLEARING, "11100", "10.00"),
+    ]
+    with pytest.raises(ReviewError, match="payments post as receipts"):
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), fusion_settings(), "C")
+
+
+def test_foreign_currency_invoice_carries_a_user_rate():
+    lines = [
+        line(LineClass.REVENUE, "40100", "-100.00", COST_CENTER="100"),
+        line(LineClass.RECEIVABLE, "12100", "100.00"),
+    ]
+    p = posting(PostingKind.AR_INVOICE, "W7", lines, "100.00", currency="EUR", exchange_rate=D("1.0825"))
+    body = invoice_payload(p, fusion_settings(), "C")
+    assert (body["InvoiceCurrencyCode"], body["ConversionRateType"], body["ConversionRate"]) == (
+        "EUR",
+        "User",
+        D("1.0825"),
+    )
+    assert body["ConversionDate"] == "2026-03-02"
+
+
+def test_credit_memo_payload_is_negative_and_exact():
+    lines = [
+        line(LineClass.REVENUE, "40100", "20.00", "1", COST_CENTER="100"),
+        line(LineClass.SHIPPING, "42000", "5.00"),
+        line(LineClass.TAX, "22100", "2.50"),
+        line(LineClass.RECEIVABLE, "12100", "-27.50"),
+    ]
+    p = posting(PostingKind.CREDIT_MEMO, "W1001-R9", lines, "27.50", reverses="W1001")
+    body = credit_memo_payload(p, fusion_settings(credit_memo_type="Web Credit Memo"), "C-1")
+    assert body["TransactionType"] == "Web Credit Memo"
+    assert body["CrossReference"] == "W1001" and "W1001" in body["Comments"]
+    memo_lines = body["receivablesCreditMemoLines"]
+    assert [(ln["LineQuantityCredit"], ln["UnitSellingPrice"]) for ln in memo_lines] == [
+        (D(1), D("-20.00")),
+        (D(1), D("-5.00")),
+    ]
+    dists = body["receivablesCreditMemoDistributions"]
+    assert dists[-1] == {"AccountClass": "Receivable", "AccountCombination": "101-12100-000", "Amount": D("-27.50")}
+    assert sum(d["Amount"] for d in dists[:-1]) == D("-27.50")
+    total = sum(ln["LineQuantityCredit"] * ln["UnitSellingPrice"] for ln in memo_lines) + sum(
+        d["Amount"] for d in dists if d["AccountClass"] == "Tax"
+    )
+    assert total == -p.source_total
+
+
+def test_credit_memo_needs_the_original_invoice():
+    lines = [line(LineClass.REVENUE, "40100", "5.00", COST_CENTER="1"), line(LineClass.RECEIVABLE, "12100", "-5.00")]
+    with pytest.raises(ReviewError, match="does not name the invoice"):
+        credit_memo_payload(posting(PostingKind.CREDIT_MEMO, "W1-R1", lines, "5.00"), fusion_settings(), "C")
+
+
+def test_receipt_payload_applies_to_the_order_invoice():
+    lines = [line(LineClass.CLEARING, "11100", "88.55"), line(LineClass.RECEIVABLE, "12100", "-88.55")]
+    body = receipt_payload(posting(PostingKind.RECEIPT, "W1001-Pch_1-P2", lines, "88.55"), fusion_settings(), "C-1")
+    assert body["ReceiptNumber"] == "W1001-Pch_1-P2"
+    assert (body["Amount"], body["Currency"], body["CustomerAccountNumber"]) == (D("88.55"), "USD", "C-1")
+    assert body["remittanceReferences"] == [
+        {"ReceiptMatchBy": "Transaction Number", "ReferenceNumber": "W1001-Pch_1", "ReferenceAmount": D("88.55")}
+    ]
+    with pytest.raises(ReviewError, match="invoice reference"):
+        receipt_payload(posting(PostingKind.RECEIPT, "W1001", lines, "88.55"), fusion_settings(), None)
+
+
+def test_json_numbers_are_exact_decimals():
+    raw = dumps({"Amount": D("0.10"), "Rate": D("1.0825"), "Neg": [D("-5.00")], "Text": "0.10"})
+    assert raw == b'{"Amount":0.10,"Rate":1.0825,"Neg":[-5.00],"Text":"0.10"}'
+    assert loads(raw)["Amount"] == D("0.10")
+
+
+def test_q_filters():
+    assert q_filter({"TransactionNumber": "W1001"}, "4") == "TransactionNumber='W1001'"
+    assert q_filter({"A": "x", "B": "y"}, "1") == "A='x';B='y'"
+    assert q_filter({"A": "x", "B": "y"}, "2") == "A='x' and B='y'"
+    assert q_filter({"OrganizationName": "O'Hara"}, "4") == 'OrganizationName="O\'Hara"'
+    assert q_filter({"OrganizationName": 'O\'Hara "Ltd"'}, "4") is None
+
+
+def test_customer_payload_and_account_numbers():
+    s = fusion_settings(customer_account_prefix="WS")
+    customer = Customer(source_id="42", email="a@example.com", company="Acme Ltd")
+    assert account_number_for(s, customer) == "WS-42"
+    body = customer_payload(s, customer, "WS-42")
+    assert body == {
+        "OrganizationName": "Acme Ltd",
+        "SourceSystem": "WEBSTORE",
+        "SourceSystemReferenceValue": "42",
+        "AccountNumber": "WS-42",
+        "EmailAddress": "a@example.com",
+    }
+    guest = Customer(source_id="guest:a@example.com")
+    number = account_number_for(s, guest)
+    assert number == account_number_for(s, guest) and number.startswith("WS-H") and len(number) <= 30
+
+
+def test_settings_validation():
+    with pytest.raises(ValidationError, match="token_url is required"):
+        fusion_settings(token_url=None)
+    with pytest.raises(ValidationError, match="must use https"):
+        fusion_settings(base_url="http://abcd.fa.ocs.oraclecloud.com")
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        fusion_settings(client_secret="x")
+    with pytest.raises(ValidationError, match="segment_order must contain ACCOUNT"):
+        fusion_settings(segment_order=["COMPANY"])
+    with pytest.raises(ValidationError, match="REST-Framework-Version"):
+        fusion_settings(rest_framework_version="12")
+    s = fusion_settings(base_url="http://127.0.0.1:8080/", auth="basic", token_url=None)
+    assert s.fscm_url == "http://127.0.0.1:8080/fscmRestApi/resources/11.13.18.05"
+
+
+@pytest.mark.parametrize(
+    ("amount", "quantity", "expected"),
+    [
+        ("60.00", "3", (D(3), D("20.00"))),
+        ("10.00", "3", (D(1), D("10.00"))),
+        ("7.50", "2.5", (D("2.5"), D("3.00"))),
+        ("0.01", "2", (D(1), D("0.01"))),
+        ("-20.00", "2", (D(2), D("-10.00"))),
+        ("9.99", None, (D(1), D("9.99"))),
+    ],
+)
+def test_quantity_and_price_is_exact(amount, quantity, expected):
+    q, p = quantity_and_price(D(amount), D(quantity) if quantity else None, "USD")
+    assert (q, p) == expected and q * p == D(amount)
+
+
+# -- properties --------------------------------------------------------------------------------------
+
+cents = st.integers(min_value=1, max_value=10_000_00).map(lambda c: D(c).scaleb(-2))
+quantities = st.one_of(st.none(), st.integers(min_value=1, max_value=12).map(D))
+
+
+@st.composite
+def balanced_invoices(draw) -> Posting:
+    lines = []
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        cc = draw(st.sampled_from(["100", "200"]))
+        lines.append(line(LineClass.REVENUE, "40100", str(-draw(cents)), draw(quantities), COST_CENTER=cc))
+    for cls, account in ((LineClass.SHIPPING, "42000"), (LineClass.FEE, "43000"), (LineClass.TAX, "22100")):
+        for _ in range(draw(st.integers(min_value=0, max_value=2))):
+            lines.append(line(cls, account, str(-draw(cents))))
+    credits = -sum(ln.amount for ln in lines)
+    if draw(st.booleans()):
+        discount = draw(st.integers(min_value=0, max_value=int(credits * 100) - 1).map(lambda c: D(c).scaleb(-2)))
+        if discount:
+            lines.append(line(LineClass.DISCOUNT, "41000", str(discount)))
+    total = -sum(ln.amount for ln in lines)
+    lines.append(line(LineClass.RECEIVABLE, "12100", str(total)))
+    return posting(PostingKind.AR_INVOICE, "W9", lines, str(total))
+
+
+@settings(max_examples=200, deadline=None)
+@given(balanced_invoices())
+def test_invoice_receivable_equals_revenue_tax_and_freight(p: Posting):
+    assert p.balanced
+    body = invoice_payload(p, fusion_settings(), "C")
+    dists = body["receivablesInvoiceDistributions"]
+    receivable = [d["Amount"] for d in dists if d["AccountClass"] == "Receivable"]
+    others = sum(d["Amount"] for d in dists if d["AccountClass"] in ("Revenue", "Tax", "Freight"))
+    assert receivable == [others] == [p.source_total]
+    line_amounts = {ln["LineNumber"]: ln["Quantity"] * ln["UnitSellingPrice"] for ln in body["receivablesInvoiceLines"]}
+    for dist in dists:
+        if "InvoiceLineNumber" in dist:
+            assert line_amounts[dist["InvoiceLineNumber"]] == dist["Amount"]
+    for ln in body["receivablesInvoiceLines"]:
+        assert ln["UnitSellingPrice"] == ln["UnitSellingPrice"].quantize(D("0.01"))
+    taxes = sum(d["Amount"] for d in dists if d["AccountClass"] == "Tax")
+    assert sum(line_amounts.values()) + taxes == p.source_total
+
+
+@settings(max_examples=100, deadline=None)
+@given(balanced_invoices())
+def test_credit_memo_of_any_invoice_totals_the_refund(p: Posting):
+    mirrored = [ln.model_copy(update={"amount": -ln.amount, "base_amount": -ln.base_amount}) for ln in p.lines]
+    memo = p.model_copy(
+        update={"kind": PostingKind.CREDIT_MEMO, "reference": "W9-R1", "lines": tuple(mirrored), "reverses": "W9"}
+    )
+    body = credit_memo_payload(memo, fusion_settings(), "C")
+    lines_total = sum(ln["LineQuantityCredit"] * ln["UnitSellingPrice"] for ln in body["receivablesCreditMemoLines"])
+    dists = body["receivablesCreditMemoDistributions"]
+    taxes = sum(d["Amount"] for d in dists if d["AccountClass"] == "Tax")
+    assert lines_total + taxes == -memo.source_total
+    assert [d["Amount"] for d in dists if d["AccountClass"] == "Receivable"] == [-memo.source_total]
+
+
+def test_registry_resolves_the_fusion_target():
+    from mlconnector import registry
+    from mlconnector.targets.fusion import FusionTarget
+
+    assert registry.erp_settings_class("fusion") is FusionSettings
+    assert registry.erp_class("fusion") is FusionTarget
+    assert fusion_settings(type="fusion").type == "fusion"
