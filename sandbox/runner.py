@@ -6,7 +6,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No request lines on stderr: query strings may carry (sandbox) credentials."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
 
 
 @dataclass
@@ -27,9 +34,12 @@ class RunningServer:
 
 def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start ``app`` on ``host:port`` (0 = any free port) with one thread per request."""
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"wsgi-{server.server_address[1]}", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"wsgi-{server.server_address[1]}",
+        daemon=True,
     )
     thread.start()
     return RunningServer(server, thread)

@@ -61,7 +61,12 @@ def php_wp_specialchars_decode_ent_quotes(text: str) -> str:
     double = {"&quot;": '"', "&#034;": '"', "&#x22;": '"'}
     double_preg = [(r"&#0*34;", "", "&#034;"), (r"&#x0*22;", "i", "&#x22;")]
     others = {"&lt;": "<", "&#060;": "<", "&gt;": ">", "&#062;": ">", "&amp;": "&", "&#038;": "&", "&#x26;": "&"}
-    others_preg = [(r"&#0*60;", "", "&#060;"), (r"&#0*62;", "", "&#062;"), (r"&#0*38;", "", "&#038;"), (r"&#x0*26;", "i", "&#x26;")]  # fmt: skip
+    others_preg = [
+        (r"&#0*60;", "", "&#060;"),
+        (r"&#0*62;", "", "&#062;"),
+        (r"&#0*38;", "", "&#038;"),
+        (r"&#x0*26;", "i", "&#x26;"),
+    ]
     text = php_preg_replace(single_preg + double_preg + others_preg, text)
     return php_strtr(text, {**single, **double, **others})
 
@@ -141,13 +146,36 @@ def test_wp_specialchars_decode_matches_wordpress(raw: str, decoded: str) -> Non
 ENTITY_SOUP = st.lists(
     st.one_of(
         st.sampled_from(
-            ["&amp;", "&lt;", "&gt;", "&quot;", "&#039;", "&#39;", "&#x27;", "&#X0027;", "&#038;", "&#x26;",
-             "&#0060;", "&apos;", "&nbsp;", "&", "&#", ";", "x", "0", "<", "'", '"', "é", "€"]
+            [
+                "&amp;",
+                "&lt;",
+                "&gt;",
+                "&quot;",
+                "&#039;",
+                "&#39;",
+                "&#x27;",
+                "&#X0027;",
+                "&#038;",
+                "&#x26;",
+                "&#0060;",
+                "&apos;",
+                "&nbsp;",
+                "&",
+                "&#",
+                ";",
+                "x",
+                "0",
+                "<",
+                "'",
+                '"',
+                "é",
+                "€",
+            ]
         ),
         st.text(min_size=0, max_size=4),
     ),
     max_size=12,
-).map("".join)  # fmt: skip
+).map("".join)
 
 
 @given(ENTITY_SOUP)
@@ -181,7 +209,9 @@ def test_entity_secret_signs_with_decoded_key_not_raw() -> None:
     body = order_body()
     raw_key_signature = base64.b64encode(hmac.new(b"p&amp;ss", body, hashlib.sha256).digest()).decode()
     with pytest.raises(WebhookRejected) as rejected:
-        make_source("p&amp;ss").parse_webhook(headers_for(body, "p&amp;ss", **{"X-WC-Webhook-Signature": raw_key_signature}), body)  # fmt: skip
+        make_source("p&amp;ss").parse_webhook(
+            headers_for(body, "p&amp;ss", **{"X-WC-Webhook-Signature": raw_key_signature}), body
+        )
     assert rejected.value.status == 401
     # …and the decoded secret configured as-is verifies the same deliveries.
     assert make_source("p&ss").parse_webhook(headers_for(body, "p&amp;ss"), body).envelopes
@@ -285,7 +315,9 @@ def test_order_delivery_becomes_one_envelope_with_normalised_version() -> None:
 
 
 def test_order_with_refunds_also_yields_refund_stubs() -> None:
-    body = order_body(refunds=[{"id": 2001, "reason": "damaged", "total": "-10.00"}, {"id": 1990, "reason": "", "total": "-5.00"}])  # fmt: skip
+    body = order_body(
+        refunds=[{"id": 2001, "reason": "damaged", "total": "-10.00"}, {"id": 1990, "reason": "", "total": "-5.00"}]
+    )
     envelopes = make_source("s").parse_webhook(headers_for(body, "s"), body).envelopes
     assert [(e.kind, e.object_id, e.version, e.payload) for e in envelopes[1:]] == [
         (RecordKind.REFUND, "1042:2001", "2001", None),
@@ -297,13 +329,18 @@ def test_order_deleted_is_recorded() -> None:
     body = b'{"id":1042}'
     envelope = make_source("s").parse_webhook(headers_for(body, "s", topic="order.deleted"), body).envelopes[0]
     assert (envelope.kind, envelope.object_id, envelope.version, envelope.topic) == (
-        RecordKind.ORDER, "1042", "deleted", "order.deleted",
-    )  # fmt: skip
+        RecordKind.ORDER,
+        "1042",
+        "deleted",
+        "order.deleted",
+    )
     assert envelope.payload == {"id": 1042}
 
 
 def test_customer_delivery() -> None:
-    body = json.dumps({"id": 77, "email": "a@b.c", "date_created_gmt": "2024-01-01T00:00:00", "date_modified_gmt": None}).encode()  # fmt: skip
+    body = json.dumps(
+        {"id": 77, "email": "a@b.c", "date_created_gmt": "2024-01-01T00:00:00", "date_modified_gmt": None}
+    ).encode()
     envelope = make_source("s").parse_webhook(headers_for(body, "s", topic="customer.created"), body).envelopes[0]
     assert (envelope.kind, envelope.object_id, envelope.version) == (
         RecordKind.CUSTOMER,

@@ -70,7 +70,9 @@ def _safe_url(url: str) -> str:
 
 
 def _wait_strategy(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.initial_delay)
+    backoff = wait_exponential_jitter(
+        multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.initial_delay
+    )
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

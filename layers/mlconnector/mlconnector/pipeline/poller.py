@@ -34,7 +34,7 @@ def _envelope(connection: str, record: ChangedRecord, origin: Origin) -> Envelop
         connection=connection,
         kind=record.kind,
         object_id=record.object_id,
-        version=record.modified_at.isoformat(),
+        version=record.version or record.modified_at.isoformat(),
         origin=origin,
         topic=f"poll.{record.kind}",
         payload=record.payload,

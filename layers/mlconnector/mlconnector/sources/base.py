@@ -33,10 +33,14 @@ class WebhookOutcome:
 
 @dataclass(frozen=True)
 class ChangedRecord:
+    """One changed record. ``version`` must equal what the webhook path gives the same record state
+    (it is part of the idempotency key); when None the poller uses ``modified_at``."""
+
     kind: RecordKind
     object_id: str
     modified_at: datetime
     payload: dict[str, Any]
+    version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,82 @@
+"""Connection-profile settings of a WooCommerce store (no secrets: those come from Secrets Manager)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_TOPICS = ("order.created", "order.updated", "order.deleted", "customer.created", "customer.updated")
+RESOURCES = frozenset({"order", "customer"})
+EVENTS = frozenset({"created", "updated", "deleted", "restored"})
+
+
+class WooCommerceSettings(BaseModel):
+    """How to reach one WooCommerce store and what to take from it.
+
+    ``auth``: ``basic`` / ``query`` send the consumer secret itself and WooCommerce only accepts them
+    when WordPress sees HTTPS (``is_ssl()``), so they need an https ``base_url`` unless
+    ``allow_insecure_basic`` is set (loopback sandboxes). ``oauth1`` signs every request
+    (HMAC-SHA256, nonce, timestamp) and is the mode for plain-http stores, or for https stores whose
+    TLS ends at a proxy (then set ``oauth_signing_scheme="http"``: WooCommerce builds the signed base
+    URI with the scheme WordPress sees).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["woocommerce"] = "woocommerce"
+    base_url: str = Field(description="Store home URL; the REST root is {base_url}/wp-json/wc/v3/")
+    auth: Literal["basic", "query", "oauth1"] = "basic"
+    allow_insecure_basic: bool = False
+    oauth_signing_scheme: Literal["http", "https"] | None = Field(
+        default=None, description="Scheme WooCommerce uses for the OAuth base URI when it differs from base_url's"
+    )
+    webhook_topics: tuple[str, ...] = DEFAULT_TOPICS
+    paid_statuses: tuple[str, ...] = ("processing", "completed")
+    per_page: int = Field(default=100, ge=2, le=100)
+    overlap_seconds: int = Field(default=600, ge=0)
+    backfill_from: datetime | None = None
+    timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    api_version: Literal["wc/v3"] = "wc/v3"
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                "base_url must be an absolute http(s) URL of the store home, e.g. https://shop.example.com"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("base_url must not carry a query string or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("webhook_topics")
+    @classmethod
+    def _valid_topics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in value:
+            resource, _, event = topic.partition(".")
+            if resource not in RESOURCES or event not in EVENTS:
+                raise ValueError(f"unsupported webhook topic {topic!r}; use order.* or customer.* topics")
+        if len(set(value)) != len(value):
+            raise ValueError("webhook_topics has duplicates")
+        return value
+
+    @model_validator(mode="after")
+    def _secure_transport(self) -> WooCommerceSettings:
+        if (
+            self.auth in ("basic", "query")
+            and not self.base_url.startswith("https://")
+            and not self.allow_insecure_basic
+        ):
+            raise ValueError(
+                f"auth={self.auth!r} sends the consumer secret and WooCommerce accepts it only over HTTPS; "
+                "use an https base_url, or auth='oauth1' for a plain-http store"
+            )
+        return self
+
+    @property
+    def rest_root(self) -> str:
+        return f"{self.base_url}/wp-json/{self.api_version}/"
