@@ -178,8 +178,8 @@ class LocalRuntime:
         )
         self._create_resources()
         self._seed()
-        self._load_functions()
         self._api = serve(self._api_app, port=self.api_port)
+        self._load_functions()
         self._resolve_outputs()
         self._start_event_sources()
         return self
@@ -317,6 +317,7 @@ class LocalRuntime:
                 **self.resolver.resolve(props.get("Environment", {}).get("Variables", {})),
                 **self.extra_environment,
             }
+            env = {k: self._local_url(str(v)) for k, v in env.items()}
             function = LocalFunction(
                 logical_id=logical_id,
                 name=f"{self.stack_name}-{logical_id}",
@@ -331,6 +332,10 @@ class LocalRuntime:
             self.stats[logical_id] = InvocationStats()
         for function in self.functions.values():
             function.load(self._import_lock)
+
+    def _local_url(self, value: str) -> str:
+        """The deployed API's URL (https://<id>.execute-api.<region>.amazonaws.com/<stage>) becomes the local one."""
+        return _EXECUTE_API.sub(self.api_url, value)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function in-process as Lambda would, with a fresh context."""
@@ -444,11 +449,8 @@ class LocalRuntime:
     def _resolve_outputs(self) -> None:
         assert self.resolver
         for name, output in self.template.body.get("Outputs", {}).items():
-            if name == "WebhookBaseUrl":
-                self.outputs[name] = f"{self.api_url}/webhooks/"
-                continue
             try:
-                self.outputs[name] = str(self.resolver.resolve(output["Value"]))
+                self.outputs[name] = self._local_url(str(self.resolver.resolve(output["Value"])))
             except TemplateError:
                 continue  # outputs of resources the local runtime does not create (VPC, alarms)
 
@@ -619,6 +621,7 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+_EXECUTE_API = re.compile(rf"https://[^/]+\.execute-api\.[^/]+\.amazonaws\.com/{API_STAGE}")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 
 

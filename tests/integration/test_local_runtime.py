@@ -32,7 +32,15 @@ def test_resources_match_the_template(runtime):
     assert [i["IndexName"] for i in audit["GlobalSecondaryIndexes"]] == ["by_day"]
     ttl = ddb.describe_time_to_live(TableName=runtime.outputs["IdempotencyTableName"])["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expiration"
-    assert set(runtime.functions) == {"WebhookReceiverFunction", "PollerFunction", "PosterFunction"}
+    assert set(runtime.functions) == {
+        "WebhookReceiverFunction",
+        "PollerFunction",
+        "PosterFunction",
+        "WebhookKeeperFunction",
+    }
+    assert runtime.outputs["WebhookBaseUrl"] == f"{runtime.api_url}/webhooks/"
+    keeper = runtime.functions["WebhookKeeperFunction"]
+    assert keeper.environment["WEBHOOK_BASE_URL"] == f"{runtime.api_url}/webhooks/"
     poster = runtime.functions["PosterFunction"]
     assert poster.timeout == 60 and poster.environment["MAX_RECEIVE_COUNT"] == "2"
 

@@ -1,0 +1,495 @@
+"""BigCommerce payloads → the canonical model (the "mapper").
+
+The order payload is the combined fetch ``{"order", "products", "shipping_addresses", "coupons",
+"taxes", "transactions", "refunds"}`` (v2 order + sub-resources, v3 transactions and refunds).
+
+How BigCommerce's numbers fit together (and how they are read here):
+
+- A product row's ``price_*``/``total_*`` are *before* discounts; coupon and manual discounts are
+  listed per row in ``applied_discounts`` (amounts in the store's price-entry basis: tax-inclusive
+  when ``is_tax_inclusive_pricing``). Tax is charged on the discounted amount, and the ``/taxes``
+  rows give that tax per row (``order_product_id``, ``line_item_type`` item | shipping | handling |
+  gift_wrapping).
+- So a canonical line has ``subtotal = total_ex_tax`` (price_ex_tax * quantity),
+  ``tax = Σ tax rows of the product`` (``total_tax`` when the store returned no tax rows), and
+  ``total = total_ex_tax - discounts`` (tax-exclusive store) or ``total_inc_tax - discounts - tax``
+  (tax-inclusive store).
+- Shipping, handling and wrapping map to their ``*_ex_tax`` amounts with their ``*_tax``; tax rows
+  become one TaxLine per rate (item, handling and wrapping tax in ``amount``, shipping tax in
+  ``shipping_amount``).
+- Then lines + tax + shipping + fees = ``total_inc_tax`` exactly.
+
+Money arrives as strings ("225.0000") in v2 and as JSON numbers in v3 (transactions, refunds);
+numbers go through ``str`` first so no binary float ever becomes an amount.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from mlconnector.errors import ReviewError
+from mlconnector.models import (
+    ZERO,
+    Address,
+    Customer,
+    DiscountLine,
+    FeeLine,
+    Order,
+    OrderLine,
+    Payment,
+    PaymentKind,
+    Refund,
+    RefundLine,
+    ShippingLine,
+    TaxLine,
+)
+
+CENT = Decimal("0.01")
+CAPTURE_EVENTS = frozenset({"purchase", "capture"})
+SHIPPING_TAX_TYPES = frozenset({"shipping"})
+
+
+def money(value: Any, field: str = "amount") -> Decimal:
+    """A BigCommerce amount (string, or a JSON number in v3) as Decimal; '' and None are 0."""
+    if value is None or value == "":
+        return ZERO
+    if isinstance(value, bool):
+        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}")
+    try:
+        result = Decimal(value) if isinstance(value, str) else Decimal(str(value))
+    except InvalidOperation:
+        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}") from None
+    if not result.is_finite():
+        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}")
+    return result
+
+
+def rfc2822(value: Any) -> datetime | None:
+    """A v2 date ("Tue, 20 Nov 2012 00:00:00 +0000") as an aware UTC datetime."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        parsed = iso(value)
+    if parsed is None:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(value: Any) -> datetime | None:
+    """A v3 date (ISO 8601 / RFC 3339, possibly with 'Z') as an aware UTC datetime."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def order_modified_at(order: Mapping[str, Any]) -> datetime:
+    stamp = rfc2822(order.get("date_modified")) or rfc2822(order.get("date_created"))
+    if stamp is None:
+        raise ReviewError(f"BigCommerce order {order.get('id')} has no date_modified/date_created")
+    return stamp
+
+
+def customer_modified_at(customer: Mapping[str, Any]) -> datetime:
+    stamp = iso(customer.get("date_modified")) or iso(customer.get("date_created"))
+    if stamp is None:
+        raise ReviewError(f"BigCommerce customer {customer.get('id')} has no date_modified/date_created")
+    return stamp
+
+
+def _round2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def _address_v2(raw: Mapping[str, Any] | None) -> Address:
+    raw = raw or {}
+    return Address(
+        line1=str(raw.get("street_1") or ""),
+        line2=str(raw.get("street_2") or ""),
+        city=str(raw.get("city") or ""),
+        state=str(raw.get("state") or ""),
+        postcode=str(raw.get("zip") or ""),
+        country=str(raw.get("country_iso2") or raw.get("country") or ""),
+    )
+
+
+def _address_v3(raw: Mapping[str, Any] | None) -> Address:
+    raw = raw or {}
+    return Address(
+        line1=str(raw.get("address1") or ""),
+        line2=str(raw.get("address2") or ""),
+        city=str(raw.get("city") or ""),
+        state=str(raw.get("state_or_province") or ""),
+        postcode=str(raw.get("postal_code") or ""),
+        country=str(raw.get("country_code") or ""),
+    )
+
+
+def order_customer(order: Mapping[str, Any], shipping_addresses: Iterable[Mapping[str, Any]]) -> Customer | None:
+    """The shopper from the billing address; customer_id 0 is a guest, keyed ``guest:<email>``."""
+    billing = order.get("billing_address") or {}
+    email = str(billing.get("email") or "").strip()
+    customer_id = int(order.get("customer_id") or 0)
+    if customer_id:
+        source_id = str(customer_id)
+    elif email:
+        source_id = f"guest:{email.lower()}"
+    else:
+        return None
+    shipping = next(iter(shipping_addresses), None)
+    return Customer(
+        source_id=source_id,
+        email=email,
+        first_name=str(billing.get("first_name") or ""),
+        last_name=str(billing.get("last_name") or ""),
+        company=str(billing.get("company") or ""),
+        phone=str(billing.get("phone") or ""),
+        billing=_address_v2(billing),
+        shipping=_address_v2(shipping) if shipping else _address_v2(billing),
+        updated_at=rfc2822(order.get("date_modified")),
+    )
+
+
+def to_customer(payload: Mapping[str, Any]) -> Customer:
+    """A v3 customer (``GET /v3/customers?include=addresses``) as a canonical Customer."""
+    if payload.get("id") in (None, ""):
+        raise ReviewError("BigCommerce customer payload has no id")
+    addresses = list(payload.get("addresses") or ())
+    billing = next((a for a in addresses if a.get("address_type") != "commercial"), addresses[0] if addresses else None)
+    return Customer(
+        source_id=str(payload["id"]),
+        email=str(payload.get("email") or ""),
+        first_name=str(payload.get("first_name") or ""),
+        last_name=str(payload.get("last_name") or ""),
+        company=str(payload.get("company") or ""),
+        phone=str(payload.get("phone") or ""),
+        billing=_address_v3(billing),
+        shipping=_address_v3(billing),
+        updated_at=iso(payload.get("date_modified")),
+    )
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def _tax_code(row: Mapping[str, Any]) -> str:
+    """A stable code for a tax rate: its ``tax_rate_id`` when present, else its name."""
+    rate_id = row.get("tax_rate_id")
+    return f"rate:{rate_id}" if rate_id not in (None, "", 0) else str(row.get("name") or row.get("class") or "tax")
+
+
+def _line_values(
+    product: Mapping[str, Any], tax_rows: list[Mapping[str, Any]], inclusive: bool
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(subtotal before discounts, total after discounts, tax) of one product row, all tax-exclusive."""
+    pid = product.get("id")
+    subtotal = money(product.get("total_ex_tax"), f"products[{pid}].total_ex_tax")
+    discounts = sum(
+        (
+            money(d.get("amount"), f"products[{pid}].applied_discounts.amount")
+            for d in product.get("applied_discounts") or ()
+        ),
+        ZERO,
+    )
+    if tax_rows:
+        tax = sum((money(t.get("line_amount"), "taxes.line_amount") for t in tax_rows), ZERO)
+    else:
+        tax = money(product.get("total_tax"), f"products[{pid}].total_tax")
+    if inclusive:
+        total = money(product.get("total_inc_tax"), f"products[{pid}].total_inc_tax") - discounts - tax
+    else:
+        total = subtotal - discounts
+    return subtotal, total, tax
+
+
+def _tax_rows_by_product(taxes: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in taxes:
+        if str(row.get("line_item_type") or "item") == "item" and row.get("order_product_id") not in (None, "", 0):
+            grouped[str(row["order_product_id"])].append(row)
+    return grouped
+
+
+def _lines(payload: Mapping[str, Any], inclusive: bool) -> tuple[OrderLine, ...]:
+    by_product = _tax_rows_by_product(payload.get("taxes") or ())
+    lines = []
+    for product in payload.get("products") or ():
+        rows = by_product.get(str(product.get("id")), [])
+        subtotal, total, tax = _line_values(product, rows, inclusive)
+        codes = {_tax_code(r) for r in rows}
+        lines.append(
+            OrderLine(
+                line_id=str(product["id"]),
+                sku=str(product.get("sku") or ""),
+                product_id=str(product.get("product_id") or ""),
+                name=str(product.get("name") or ""),
+                quantity=money(product.get("quantity"), "products.quantity"),
+                subtotal=subtotal,
+                total=total,
+                tax=tax,
+                tax_code=codes.pop() if len(codes) == 1 else "",
+            )
+        )
+    return tuple(lines)
+
+
+def _tax_lines(taxes: Iterable[Mapping[str, Any]]) -> tuple[TaxLine, ...]:
+    amounts: dict[str, list[Any]] = {}
+    for row in taxes:
+        code = _tax_code(row)
+        entry = amounts.setdefault(code, [str(row.get("name") or ""), row.get("rate"), ZERO, ZERO])
+        amount = money(row.get("line_amount"), "taxes.line_amount")
+        if str(row.get("line_item_type") or "item") in SHIPPING_TAX_TYPES:
+            entry[3] += amount
+        else:
+            entry[2] += amount
+    return tuple(
+        TaxLine(
+            code=code,
+            label=label,
+            rate=money(rate, "taxes.rate") if rate not in (None, "") else None,
+            amount=item_tax,
+            shipping_amount=shipping_tax,
+        )
+        for code, (label, rate, item_tax, shipping_tax) in amounts.items()
+    )
+
+
+def _payments(payload: Mapping[str, Any], order: Mapping[str, Any], currency: str) -> tuple[Payment, ...]:
+    """Captured gateway transactions, plus store credit and gift certificates the order applied.
+
+    BigCommerce may or may not list store credit / gift certificate redemptions as transactions
+    (method ``store_credit`` / ``gift_certificate``); only the part of the order's
+    ``store_credit_amount`` / ``gift_certificate_amount`` no transaction covers is added.
+    """
+    order_id = str(order["id"])
+    payments: list[Payment] = []
+    covered = {PaymentKind.STORE_CREDIT: ZERO, PaymentKind.GIFT_CARD: ZERO}
+    for tx in payload.get("transactions") or ():
+        if str(tx.get("event") or "") not in CAPTURE_EVENTS or str(tx.get("status") or "") != "ok":
+            continue
+        method = str(tx.get("method") or "")
+        kind = {"store_credit": PaymentKind.STORE_CREDIT, "gift_certificate": PaymentKind.GIFT_CARD}.get(
+            method, PaymentKind.CAPTURE
+        )
+        amount = money(tx.get("amount"), "transactions.amount")
+        if kind in covered:
+            covered[kind] += amount
+        gateway = str(tx.get("gateway") or "")
+        payments.append(
+            Payment(
+                payment_id=str(tx.get("id")),
+                method=gateway or method,
+                kind=kind,
+                amount=amount,
+                currency=str(tx.get("currency") or currency),
+                gateway=gateway,
+                transaction_id=str(tx.get("gateway_transaction_id") or ""),
+                captured_at=iso(tx.get("date_created")),
+            )
+        )
+    for kind, field, method in (
+        (PaymentKind.STORE_CREDIT, "store_credit_amount", "store_credit"),
+        (PaymentKind.GIFT_CARD, "gift_certificate_amount", "gift_certificate"),
+    ):
+        rest = money(order.get(field), field) - covered[kind]
+        if rest > 0:
+            payments.append(
+                Payment(
+                    payment_id=f"{order_id}:{method}",
+                    method=method,
+                    kind=kind,
+                    amount=rest,
+                    currency=currency,
+                    captured_at=rfc2822(order.get("date_created")),
+                )
+            )
+    return tuple(payments)
+
+
+def _exchange_rate(order: Mapping[str, Any]) -> Decimal | None:
+    """Order currency → store default currency. BigCommerce records default → order currency; invert it."""
+    currency = str(order.get("currency_code") or "")
+    default = str(order.get("default_currency_code") or currency)
+    if not currency or currency.upper() == default.upper():
+        return None
+    rate = money(order.get("currency_exchange_rate"), "currency_exchange_rate")
+    if rate <= 0:
+        return None
+    return (Decimal(1) / rate).quantize(Decimal("1.0000000000"), rounding=ROUND_HALF_UP)
+
+
+def to_order(payload: Mapping[str, Any], paid_status_ids: Collection[int]) -> Order:
+    """The combined fetch (see module docstring) as a canonical Order."""
+    order = payload.get("order")
+    if not isinstance(order, Mapping) or order.get("id") in (None, ""):
+        raise ReviewError("BigCommerce order payload lacks 'order' (expected the combined fetch)")
+    if "products" not in payload:
+        raise ReviewError(f"BigCommerce order {order['id']} payload lacks its products (expected the combined fetch)")
+    order_id = str(order["id"])
+    currency = str(order.get("currency_code") or order.get("default_currency_code") or "")
+    if not currency:
+        raise ReviewError(f"BigCommerce order {order_id} has no currency_code")
+    inclusive = bool(order.get("is_tax_inclusive_pricing"))
+    status_id = int(order.get("status_id") or 0)
+
+    fees = []
+    for name, prefix in (("Handling", "handling_cost"), ("Gift wrapping", "wrapping_cost")):
+        ex = money(order.get(f"{prefix}_ex_tax"), f"{prefix}_ex_tax")
+        tax = money(order.get(f"{prefix}_tax"), f"{prefix}_tax")
+        if ex or tax:
+            fees.append(FeeLine(name=name, total=ex, tax=tax))
+    shipping_ex = money(order.get("shipping_cost_ex_tax"), "shipping_cost_ex_tax")
+    shipping_tax = money(order.get("shipping_cost_tax"), "shipping_cost_tax")
+    methods = [str(a.get("shipping_method") or "") for a in payload.get("shipping_addresses") or ()]
+    shipping = (
+        (ShippingLine(method=", ".join(m for m in methods if m), total=shipping_ex, tax=shipping_tax),)
+        if shipping_ex or shipping_tax
+        else ()
+    )
+
+    discounts = [
+        DiscountLine(
+            code=str(c.get("code") or c.get("coupon_id") or ""), amount=money(c.get("discount"), "coupons.discount")
+        )
+        for c in payload.get("coupons") or ()
+    ]
+    manual = money(order.get("discount_amount"), "discount_amount")
+    if manual:
+        discounts.append(DiscountLine(code="manual", amount=manual))
+
+    payments = _payments(payload, order, currency)
+    captured = [p.captured_at for p in payments if p.captured_at and p.kind is PaymentKind.CAPTURE]
+    refunds = tuple(
+        _refund(r, order, payload.get("products") or (), payload.get("taxes") or ())
+        for r in payload.get("refunds") or ()
+    )
+    created = rfc2822(order.get("date_created"))
+    if created is None:
+        raise ReviewError(f"BigCommerce order {order_id} has no date_created")
+    return Order(
+        source_id=order_id,
+        number=order_id,
+        status=str(order.get("status") or status_id),
+        paid=status_id in paid_status_ids,
+        currency=currency,
+        created_at=created,
+        updated_at=order_modified_at(order),
+        paid_at=min(captured) if captured else None,
+        prices_include_tax=inclusive,
+        customer=order_customer(order, payload.get("shipping_addresses") or ()),
+        lines=_lines(payload, inclusive),
+        tax_lines=_tax_lines(payload.get("taxes") or ()),
+        shipping_lines=shipping,
+        fee_lines=tuple(fees),
+        discounts=tuple(discounts),
+        payments=payments,
+        refunds=refunds,
+        total=money(order.get("total_inc_tax"), "total_inc_tax"),
+        total_tax=money(order.get("total_tax"), "total_tax"),
+        exchange_rate=_exchange_rate(order),
+    )
+
+
+# --------------------------------------------------------------------------- refunds
+
+
+def _split(gross: Decimal, tax: Decimal, total: Decimal) -> Decimal:
+    """The tax part of a tax-inclusive ``gross`` refunded on something that sold at ``total`` + ``tax``."""
+    whole = total + tax
+    if whole <= 0 or tax == 0:
+        return ZERO
+    return _round2(gross * tax / whole)
+
+
+def _refund(
+    raw: Mapping[str, Any],
+    order: Mapping[str, Any],
+    products: Iterable[Mapping[str, Any]],
+    taxes: Iterable[Mapping[str, Any]],
+) -> Refund:
+    """One v3 refund (``payment_actions/refunds``) in the context of its order.
+
+    Item ``requested_amount`` is what the shopper gets back for the item, tax included; the tax
+    part is split off in the proportion the item was taxed at. A PRODUCT item without an amount
+    refunds ``quantity`` units at the line's discounted, tax-inclusive unit value.
+    """
+    if raw.get("id") in (None, ""):
+        raise ReviewError("BigCommerce refund payload has no id")
+    order_id = str(raw.get("order_id") or order.get("id"))
+    currency = str(order.get("currency_code") or order.get("default_currency_code") or "")
+    inclusive = bool(order.get("is_tax_inclusive_pricing"))
+    by_product = _tax_rows_by_product(taxes)
+    values = {str(p["id"]): _line_values(p, by_product.get(str(p["id"]), []), inclusive) for p in products}
+    quantities = {str(p["id"]): money(p.get("quantity"), "products.quantity") for p in products}
+
+    lines: list[RefundLine] = []
+    shipping = shipping_tax = ZERO
+    for item in raw.get("items") or ():
+        item_type = str(item.get("item_type") or "").upper()
+        quantity = money(item.get("quantity"), "refund.items.quantity")
+        requested = item.get("requested_amount")
+        if item_type == "PRODUCT":
+            line_id = str(item.get("item_id"))
+            if line_id not in values:
+                raise ReviewError(f"BigCommerce refund {raw['id']} names order product {line_id} the order lacks")
+            _, total, tax = values[line_id]
+            if requested in (None, ""):
+                sold = quantities[line_id]
+                gross = _round2((total + tax) * quantity / sold) if sold else ZERO
+            else:
+                gross = money(requested, "refund.items.requested_amount")
+            part_tax = _split(gross, tax, total)
+            lines.append(RefundLine(line_id=line_id, quantity=quantity, amount=gross - part_tax, tax=part_tax))
+        elif item_type == "SHIPPING":
+            gross = money(requested, "refund.items.requested_amount")
+            part_tax = _split(
+                gross,
+                money(order.get("shipping_cost_tax"), "shipping_cost_tax"),
+                money(order.get("shipping_cost_ex_tax"), "shipping_cost_ex_tax"),
+            )
+            shipping += gross - part_tax
+            shipping_tax += part_tax
+        # ORDER (amount-only), HANDLING, GIFT_WRAPPING: not itemised; the engine books the remainder.
+
+    transactions = tuple(
+        Payment(
+            payment_id=str(p.get("id")),
+            method=str(p.get("provider_id") or ""),
+            amount=money(p.get("amount"), "refund.payments.amount"),
+            currency=currency,
+            gateway=str(p.get("provider_id") or ""),
+        )
+        for p in raw.get("payments") or ()
+        if not p.get("is_declined")
+    )
+    return Refund(
+        source_id=str(raw["id"]),
+        order_id=order_id,
+        amount=money(raw.get("total_amount"), "refund.total_amount"),
+        currency=currency,
+        reason=str(raw.get("reason") or ""),
+        created_at=iso(raw.get("created")),
+        lines=tuple(lines),
+        shipping=shipping,
+        shipping_tax=shipping_tax,
+        transactions=transactions,
+    )
+
+
+def to_refund(payload: Mapping[str, Any]) -> Refund:
+    """The combined refund fetch ``{"refund", "order", "products", "taxes"}`` as a canonical Refund."""
+    raw, order = payload.get("refund"), payload.get("order")
+    if not isinstance(raw, Mapping) or not isinstance(order, Mapping):
+        raise ReviewError("BigCommerce refund payload lacks 'refund' or 'order' (expected the combined fetch)")
+    return _refund(raw, order, payload.get("products") or (), payload.get("taxes") or ())

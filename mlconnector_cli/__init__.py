@@ -1,0 +1,1 @@
+"""`mlc`: the operators' command line for ml-connector."""
