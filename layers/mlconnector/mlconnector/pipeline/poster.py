@@ -210,6 +210,9 @@ class Poster:
 
         if envelope.kind is RecordKind.REFUND:
             refund = _map(source.to_refund, payload, "refund")
+            if refund.amount == 0:
+                self._skip(envelope, "the refund returns no money (restock only); nothing to post")
+                return None
             order = _map(source.to_order, source.fetch(RecordKind.ORDER, refund.order_id), "order")
             engine = self.connector.engine(name)
             original = engine.order_reference(order)

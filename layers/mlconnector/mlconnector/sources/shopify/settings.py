@@ -1,0 +1,132 @@
+"""Connection-profile settings of a Shopify store (no secrets: those come from Secrets Manager)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SUPPORTED_TOPICS = frozenset(
+    {
+        "orders/create",
+        "orders/updated",
+        "orders/paid",
+        "orders/cancelled",
+        "orders/fulfilled",
+        "orders/partially_fulfilled",
+        "refunds/create",
+        "customers/create",
+        "customers/update",
+    }
+)
+DEFAULT_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "refunds/create",
+    "customers/create",
+    "customers/update",
+)
+_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
+_VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
+
+
+class ShopifySettings(BaseModel):
+    """How to reach one Shopify shop's Admin REST API and what to take from it.
+
+    ``token_mode``:
+      - ``static``: a non-expiring offline token (credentials ``access_token``).
+      - ``expiring``: a 60-minute offline token plus a rotating refresh token (credentials
+        ``access_token``, ``refresh_token``, ``client_id``, ``client_secret``); every refresh writes the
+        new pair back to ``token_secret_name`` because the previous refresh token dies once the new
+        one is used.
+      - ``client_credentials``: the app asks for a ~24 h token itself (credentials ``client_id``,
+        ``client_secret``) and asks again when it expires.
+
+    ``paid_financial_statuses``: an order is posted when its ``financial_status`` is one of these.
+    The default counts orders that were fully paid, including those refunded since (refunds post
+    as their own reversals). ``partially_paid`` is left out on purpose: such an order is posted
+    only once the balance is captured (add it to post the captured part with a receivable for
+    the rest). ``authorized`` / ``pending`` are never paid.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["shopify"] = "shopify"
+    shop_domain: str = Field(description="The shop's myshopify domain, e.g. acme.myshopify.com")
+    base_url: str | None = Field(default=None, description="API root override; default https://{shop_domain}")
+    api_version: str = "2025-10"
+    token_mode: Literal["static", "expiring", "client_credentials"] = "static"  # noqa: S105
+    token_secret_name: str | None = Field(
+        default=None, description="Secrets Manager secret the rotated tokens are written back to (expiring mode)"
+    )
+    paid_financial_statuses: tuple[str, ...] = ("paid", "partially_refunded", "refunded")
+    webhook_topics: tuple[str, ...] = DEFAULT_TOPICS
+    page_limit: int = Field(default=250, ge=1, le=250)
+    max_webhook_delay_seconds: int = Field(
+        default=3600, ge=0, description="Deliveries triggered longer ago are flagged stale (still enqueued)"
+    )
+    timeout_seconds: float = Field(default=20.0, gt=0, le=120)
+    bucket_headroom: int = Field(default=4, ge=0, description="Keep this many calls free in the leaky bucket")
+    leak_rate_per_second: float = Field(default=2.0, gt=0, description="The plan's REST leak rate (2 Standard)")
+    token_refresh_margin_seconds: int = Field(default=300, ge=0, description="Refresh this long before expiry")
+
+    @field_validator("shop_domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value.startswith(("http://", "https://")) or "/" in value or not _DOMAIN.fullmatch(value):
+            raise ValueError("shop_domain must be a bare host name such as acme.myshopify.com (no scheme or path)")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError("base_url must be an absolute http(s) URL without query or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _valid_version(cls, value: str) -> str:
+        if not _VERSION.fullmatch(value):
+            raise ValueError("api_version must look like 2025-10 (a quarterly release) or 'unstable'")
+        return value
+
+    @field_validator("webhook_topics")
+    @classmethod
+    def _valid_topics(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in SUPPORTED_TOPICS]
+        if unknown:
+            raise ValueError(f"unsupported webhook topics {unknown}; supported: {', '.join(sorted(SUPPORTED_TOPICS))}")
+        if len(set(value)) != len(value):
+            raise ValueError("webhook_topics has duplicates")
+        return value
+
+    @field_validator("paid_financial_statuses")
+    @classmethod
+    def _valid_statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = {"pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided"}
+        unknown = [s for s in value if s not in known]
+        if unknown:
+            raise ValueError(f"unknown financial statuses {unknown}; known: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_for_rotation(self) -> ShopifySettings:
+        if self.token_mode == "expiring" and not self.token_secret_name:  # noqa: S105
+            raise ValueError("token_mode='expiring' needs token_secret_name: the rotated refresh token must be saved")
+        return self
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url or 'https://' + self.shop_domain}/admin/api/{self.api_version}/"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url or 'https://' + self.shop_domain}/admin/oauth/access_token"

@@ -1,0 +1,327 @@
+"""The Shopify ``StoreSource``: webhooks, polling, fetching, mapping and the webhook keeper."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin
+from mlconnector.errors import ConnectorError, ReviewError
+from mlconnector.http import RetryPolicy
+from mlconnector.models import Customer, Order, RecordKind, Refund
+from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookOutcome, WebhookRejected, WebhookStatus
+from mlconnector.sources.shopify import mapping
+from mlconnector.sources.shopify.client import ShopifyClient, ShopifyError
+from mlconnector.sources.shopify.settings import SUPPORTED_TOPICS, ShopifySettings
+
+log = logging.getLogger(__name__)
+
+RESOURCES = ("orders", "customers", "refunds")
+_KINDS = {"orders": RecordKind.ORDER, "refunds": RecordKind.REFUND, "customers": RecordKind.CUSTOMER}
+_FRACTION = re.compile(r"\.\d+")
+REQUIRED_HEADERS = ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id")
+
+
+def webhook_hmac(body: bytes, secret: str) -> str:
+    """``X-Shopify-Hmac-Sha256``: base64 of HMAC-SHA256 of the raw body keyed with the app's client secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def verify_webhook_hmac(body: bytes, secret: str, signature: str) -> bool:
+    """Constant-time comparison of the expected and the received signature."""
+    return hmac.compare_digest(webhook_hmac(body, secret).encode(), signature.strip().encode())
+
+
+class ShopifySource(StoreSource):
+    """One Shopify shop, through the Admin REST API."""
+
+    def __init__(
+        self,
+        connection: str,
+        settings: ShopifySettings,
+        credentials: Mapping[str, str],
+        *,
+        session: requests.Session | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] | None = None,
+        secrets_client: Callable[[], Any] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.settings = settings
+        self._credentials = dict(credentials)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._client_options: dict[str, Any] = {
+            "session": session,
+            "retry_policy": retry_policy,
+            "clock": self._clock,
+            "secrets_client": secrets_client,
+        }
+        if sleep is not None:
+            self._client_options["sleep"] = sleep
+        if monotonic is not None:
+            self._client_options["monotonic"] = monotonic
+        self._client: ShopifyClient | None = None
+
+    def __repr__(self) -> str:
+        return f"ShopifySource(connection={self.connection!r}, shop={self.settings.shop_domain!r})"
+
+    @property
+    def client(self) -> ShopifyClient:
+        if self._client is None:
+            self._client = ShopifyClient(self.settings, self._credentials, **self._client_options)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # ------------------------------------------------------------------ webhooks
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+        """Verify a delivery on its raw bytes and turn it into one envelope.
+
+        Versions: orders and customers use ``updated_at`` (UTC ISO), refunds their ``created_at``,
+        exactly what the poller writes, so a redelivery, a second topic for the same change
+        (orders/create + orders/paid) or a poll of the unchanged record collapse at the poster's
+        idempotency. ``X-Shopify-Webhook-Id`` travels as ``delivery_id``; ``X-Shopify-Event-Id`` and
+        ``X-Shopify-Triggered-At`` are kept in ``headers_seen``. A delivery triggered longer ago than
+        ``max_webhook_delay_seconds`` is flagged stale in the note and still enqueued.
+        """
+        lowered = {k.lower(): v for k, v in headers.items()}
+        seen = {k: v for k, v in lowered.items() if k.startswith("x-shopify-") and k != "x-shopify-hmac-sha256"}
+        signature = lowered.get("x-shopify-hmac-sha256", "")
+        if not signature:
+            raise WebhookRejected(401, "missing X-Shopify-Hmac-Sha256 header")
+        secret = self._credentials.get("webhook_secret") or self._credentials.get("client_secret")
+        if not secret:
+            raise ConnectorError(f"connection {self.connection}: no client_secret/webhook_secret to verify deliveries")
+        if not verify_webhook_hmac(body, secret, signature):
+            raise WebhookRejected(401, "X-Shopify-Hmac-Sha256 does not match the body")
+        missing = [h for h in REQUIRED_HEADERS if not lowered.get(h, "").strip()]
+        if missing:
+            raise WebhookRejected(401, f"missing {', '.join(missing)} header(s)")
+        domain = lowered["x-shopify-shop-domain"].strip().lower()
+        if domain != self.settings.shop_domain:
+            raise WebhookRejected(401, f"delivery is for shop {domain}, not {self.settings.shop_domain}")
+
+        topic = lowered["x-shopify-topic"].strip()
+        resource = topic.partition("/")[0]
+        if resource not in _KINDS or topic not in _known_topics(self.settings):
+            raise WebhookRejected(400, f"unknown webhook topic {topic!r}")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise WebhookRejected(400, "body is not JSON") from None
+        if not isinstance(data, dict) or not str(data.get("id", "")).isdigit():
+            raise WebhookRejected(400, "body is not a Shopify resource with an id")
+
+        kind = _KINDS[resource]
+        try:
+            if kind is RecordKind.REFUND:
+                if not str(data.get("order_id", "")).isdigit():
+                    raise WebhookRejected(400, "refund body has no order_id")
+                object_id = f"{data['order_id']}:{data['id']}"
+                version = mapping.refund_version(data)
+            else:
+                object_id = str(data["id"])
+                version = mapping.version_of(data)
+        except ReviewError:
+            raise WebhookRejected(400, f"{topic} body has no valid timestamp") from None
+
+        inline: dict[str, Any] | None = data if len(body) <= MAX_INLINE_PAYLOAD_BYTES else None
+        if kind is RecordKind.ORDER and mapping.needs_transactions(data, self.settings.paid_financial_statuses):
+            inline = None  # split tender / gift card: the poster fetches the order with its transactions
+        note = f"{topic} {object_id}"
+        triggered = _triggered_at(lowered.get("x-shopify-triggered-at"))
+        if triggered is not None:
+            delay = (self._clock() - triggered).total_seconds()
+            if delay > self.settings.max_webhook_delay_seconds:
+                note += f" (stale: triggered {int(delay)} s ago)"
+                log.warning(
+                    "stale shopify delivery", extra={"connection": self.connection, "topic": topic, "delay": int(delay)}
+                )
+        envelope = Envelope(
+            connection=self.connection,
+            kind=kind,
+            object_id=object_id,
+            version=version,
+            origin=Origin.WEBHOOK,
+            topic=topic,
+            delivery_id=lowered["x-shopify-webhook-id"].strip(),
+            payload=inline,
+        )
+        return WebhookOutcome(envelopes=(envelope,), note=note, headers_seen=seen)
+
+    # ------------------------------------------------------------------ polling
+
+    def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:
+        """Records of ``resource`` (orders | customers | refunds) updated at or after ``since``.
+
+        Orders: ``status=any&updated_at_min=...&order=updated_at asc`` with cursor paging. Customers:
+        ``updated_at_min``. Refunds have no list of their own: they come from the changed orders'
+        ``refunds[]``, each with the order's currency, ``taxes_included`` and transactions (for
+        validation); their ``modified_at`` is their creation time (refunds never change).
+        """
+        since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        if resource == "orders":
+            for order in self._changed_orders(since):
+                if mapping.needs_transactions(order, self.settings.paid_financial_statuses):
+                    order = {**order, "transactions": self._transactions(order["id"])}
+                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), mapping.modified_at(order), order)
+        elif resource == "customers":
+            params = {"updated_at_min": since.isoformat(), "limit": self.settings.page_limit}
+            for page in self.client.pages("customers.json", "customers", params):
+                for customer in page:
+                    yield ChangedRecord(
+                        RecordKind.CUSTOMER, str(customer["id"]), mapping.modified_at(customer), customer
+                    )
+        elif resource == "refunds":
+            for order in self._changed_orders(since):
+                if not order.get("refunds"):
+                    continue
+                transactions = self._transactions(order["id"])
+                for refund in order["refunds"]:
+                    payload = self._with_order_context(refund, order, transactions)
+                    yield ChangedRecord(
+                        RecordKind.REFUND,
+                        f"{order['id']}:{refund['id']}",
+                        mapping.refund_modified_at(refund),
+                        payload,
+                    )
+        else:
+            raise ValueError(f"unknown Shopify resource {resource!r}; expected one of {', '.join(RESOURCES)}")
+
+    def _changed_orders(self, since: datetime) -> Iterator[dict[str, Any]]:
+        params = {
+            "status": "any",
+            "updated_at_min": since.isoformat(),
+            "order": "updated_at asc",
+            "limit": self.settings.page_limit,
+        }
+        for page in self.client.pages("orders.json", "orders", params):
+            yield from page
+
+    def _transactions(self, order_id: Any) -> list[dict[str, Any]]:
+        body = self.client.get_json(f"orders/{int(order_id)}/transactions.json")
+        return list(body.get("transactions") or [])
+
+    @staticmethod
+    def _with_order_context(
+        refund: Mapping[str, Any], order: Mapping[str, Any], transactions: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """A refund with what its mapping needs from the order: currency, taxes_included, transactions."""
+        return {
+            **refund,
+            "order_id": refund.get("order_id") or order["id"],
+            "currency": order.get("currency"),
+            "taxes_included": bool(order.get("taxes_included")),
+            "order_transactions": transactions,
+        }
+
+    # ------------------------------------------------------------------ fetch
+
+    def fetch(self, kind: RecordKind, object_id: str) -> dict[str, Any]:
+        """The full record: an order with its ``transactions`` merged, a customer, or "order:refund"
+        as the refund with the order context (currency, taxes_included, ``order_transactions``)."""
+        kind = RecordKind(kind)
+        try:
+            if kind is RecordKind.ORDER:
+                order = self.client.get_json(f"orders/{int(object_id)}.json")["order"]
+                return {**order, "transactions": self._transactions(object_id)}
+            if kind is RecordKind.CUSTOMER:
+                return self.client.get_json(f"customers/{int(object_id)}.json")["customer"]
+            if kind is RecordKind.REFUND:
+                order_id, _, refund_id = object_id.partition(":")
+                refund = self.client.get_json(f"orders/{int(order_id)}/refunds/{int(refund_id)}.json")["refund"]
+                return self._refund_context(refund)
+        except ValueError:
+            raise ReviewError(f"malformed Shopify {kind} id {object_id!r}") from None
+        except ShopifyError as exc:
+            if exc.status == 404:
+                raise ReviewError(f"Shopify {kind} {object_id} does not exist (HTTP 404)") from None
+            raise
+        raise ReviewError(f"Shopify has no {kind} records")
+
+    def _refund_context(self, refund: Mapping[str, Any]) -> dict[str, Any]:
+        order_id = int(refund["order_id"])
+        order = self.client.get_json(f"orders/{order_id}.json", {"fields": "id,currency,taxes_included"})["order"]
+        return self._with_order_context(refund, order, self._transactions(order_id))
+
+    # ------------------------------------------------------------------ mapping
+
+    def to_order(self, payload: dict[str, Any]) -> Order:
+        """Map an order; split-tender or gift-card orders get their transactions fetched first."""
+        if "transactions" not in payload and mapping.needs_transactions(payload, self.settings.paid_financial_statuses):
+            payload = {**payload, "transactions": self._transactions(payload["id"])}
+        return mapping.to_order(payload, self.settings.paid_financial_statuses)
+
+    def to_refund(self, payload: dict[str, Any]) -> Refund:
+        """Map a refund after validating it against the order's transactions (fetched when not carried).
+
+        A mismatch raises ``ReviewError``: the refund goes to review, not to the ledger.
+        """
+        if "order_transactions" not in payload:
+            payload = self._refund_context(payload)
+        return mapping.to_refund(payload)
+
+    def to_customer(self, payload: dict[str, Any]) -> Customer:
+        return mapping.to_customer(payload)
+
+    def validate_refund_against_order(
+        self, order_payload: Mapping[str, Any], refund_payload: Mapping[str, Any]
+    ) -> list[str]:
+        return mapping.validate_refund_against_order(order_payload, refund_payload)
+
+    # ------------------------------------------------------------------ keeper
+
+    def ensure_webhooks(self, delivery_url: str) -> list[WebhookStatus]:
+        """Every configured topic has a subscription to ``delivery_url``; missing ones are created.
+
+        Shopify deletes (rather than disables) subscriptions whose deliveries keep failing, so there
+        is nothing to re-enable: absent → POST ("created"), present → "ok".
+        """
+        hooks = [h for page in self.client.pages("webhooks.json", "webhooks", {"limit": 250}) for h in page]
+        ours = {str(h.get("topic")): h for h in hooks if _same_url(str(h.get("address") or ""), delivery_url)}
+        results: list[WebhookStatus] = []
+        for topic in self.settings.webhook_topics:
+            hook = ours.get(topic)
+            if hook is not None:
+                results.append(WebhookStatus(topic, str(hook["id"]), "active", "ok"))
+                continue
+            body = {"webhook": {"topic": topic, "address": delivery_url, "format": "json"}}
+            created = self.client.send_json("POST", "webhooks.json", body)["webhook"]
+            log.warning(
+                "shopify webhook created",
+                extra={"connection": self.connection, "topic": topic, "hook_id": created.get("id")},
+            )
+            results.append(WebhookStatus(topic, str(created.get("id")), "active", "created"))
+        return results
+
+
+def _known_topics(settings: ShopifySettings) -> frozenset[str]:
+    return SUPPORTED_TOPICS | frozenset(settings.webhook_topics)
+
+
+def _triggered_at(value: str | None) -> datetime | None:
+    """``X-Shopify-Triggered-At`` ("2025-10-01T12:00:00.123456789Z": nanoseconds trimmed to micro)."""
+    if not value:
+        return None
+    try:
+        return mapping.stamp(_FRACTION.sub(lambda m: m.group(0)[:7], value.strip()))
+    except ReviewError:
+        return None
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.strip().rstrip("/") == b.strip().rstrip("/")

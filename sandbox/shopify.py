@@ -1,0 +1,1378 @@
+"""A faithful Shopify Admin REST simulator: a WSGI app over a thread-safe ``ShopifyState``.
+
+What it reproduces (see reference/storefronts.md §3):
+
+- ``/admin/api/{version}/`` resources in REST shapes, wrapped as Shopify wraps them
+  (``{"orders": [...]}``, ``{"order": {...}}``): orders (money as strings, ISO dates with the
+  shop's UTC offset, ``taxes_included`` true and false with per-line and per-shipping tax
+  allocations computed on the discounted price, ``discount_codes`` and ``discount_allocations``,
+  ``financial_status``), transactions (authorization/capture/sale/refund with ``parent_id``),
+  refunds (``refund_line_items``, ``refund_shipping_lines``, ``order_adjustments``,
+  ``transactions``), customers and webhooks.
+- Cursor paging: ``Link: <...?limit=N&page_info=...>; rel="next"`` (and ``rel="previous"``);
+  ``page_info`` is opaque, carries the filters, and only ``limit``/``fields`` may accompany it.
+- The REST leaky bucket: ``X-Shopify-Shop-Api-Call-Limit: used/size`` on every answer, leaking
+  ``leak_rate`` calls per second; a call into a full bucket is 429 with ``Retry-After``.
+- Tokens: ``X-Shopify-Access-Token``; static tokens; expiring tokens with a lifetime (401 after
+  it); ``POST /admin/oauth/access_token`` with the refresh-token grant (JSON; the refresh token
+  rotates and the previous one stays valid until the new one is used) and the client-credentials
+  grant (form-encoded).
+- Webhook deliveries with Shopify's headers and ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of
+  the body with the app's client secret); a subscription is deleted after ``max_failures``
+  consecutive failed deliveries.
+
+Knobs for tests: ``force_429_next(n)``, ``drop_next_delivery`` / ``duplicate_next_delivery``
+(counts), ``add_refund(..., mismatch=...)``, ``expire_token()``, ``bucket_size`` / ``leak_rate``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import math
+import random
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import requests
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0")
+TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/paid",
+    "orders/cancelled",
+    "refunds/create",
+    "customers/create",
+    "customers/update",
+)
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
+LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Lee")
+PRODUCTS = (
+    ("TSHIRT-BLK-M", "Black T-shirt - M", "19.99"),
+    ("TSHIRT-WHT-L", "White T-shirt - L", "21.50"),
+    ("MUG-001", "Enamel mug", "12.00"),
+    ("CAP-RED", "Red cap", "15.75"),
+    ("HOODIE-GRY-S", "Grey hoodie - S", "49.90"),
+    ("SOCKS-3PK", "Socks (3 pack)", "9.99"),
+    ("POSTER-A2", "Poster A2", "7.33"),
+)
+
+
+def round2(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def sm(value: Decimal) -> str:
+    """Shopify money: a string with two decimals."""
+    return str(round2(value))
+
+
+def hmac_header(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _money_set(amount: Decimal, currency: str) -> dict[str, Any]:
+    money = {"amount": sm(amount), "currency_code": currency}
+    return {"shop_money": money, "presentment_money": dict(money)}
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass
+class Subscription:
+    id: int
+    topic: str
+    address: str
+    created_at: str
+    updated_at: str
+    format: str = "json"
+    api_version: str = "2025-10"
+    failures: int = 0
+    name: str = ""
+
+
+@dataclass
+class Delivery:
+    subscription_id: int
+    topic: str
+    webhook_id: str
+    event_id: str
+    status: int
+    ok: bool
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    dropped: bool = False
+    error: str = ""
+
+
+@dataclass
+class Token:
+    value: str
+    expires_at: datetime | None
+    kind: str  # static | expiring | client_credentials
+
+
+@dataclass
+class RefreshToken:
+    value: str
+    predecessor: str | None
+    valid: bool = True
+
+
+class ShopifyState:
+    """Everything the simulated shop knows, behind one re-entrant lock."""
+
+    def __init__(
+        self,
+        *,
+        shop_domain: str = "acme.myshopify.com",
+        api_version: str = "2025-10",
+        currency: str = "USD",
+        utc_offset: timedelta = timedelta(hours=-4),
+        bucket_size: int = 40,
+        leak_rate: float = 2.0,
+        token_lifetime: int = 3600,
+        client_credentials_lifetime: int = 86399,
+        max_failures: int = 8,
+        delivery_timeout: float = 5.0,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        seed: int | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self._rng = random.Random(seed)  # ids and other incidental randomness: fixed by ``seed``
+        self.shop_domain = shop_domain
+        self.api_version = api_version
+        self.currency = currency
+        self.tz = timezone(utc_offset)
+        self.bucket_size = bucket_size
+        self.leak_rate = leak_rate
+        self.token_lifetime = token_lifetime
+        self.client_credentials_lifetime = client_credentials_lifetime
+        self.max_failures = max_failures
+        self.delivery_timeout = delivery_timeout
+        self.client_id = client_id or secrets.token_hex(16)
+        self.client_secret = client_secret or "shpss_" + secrets.token_hex(16)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.monotonic = monotonic
+        self.orders: dict[int, dict[str, Any]] = {}
+        self.transactions: dict[int, list[dict[str, Any]]] = {}
+        self.customers: dict[int, dict[str, Any]] = {}
+        self.subscriptions: dict[int, Subscription] = {}
+        self.tokens: dict[str, Token] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.deliveries: list[Delivery] = []
+        self.requests: list[tuple[str, str, int]] = []
+        self.drop_next_delivery = 0
+        self.duplicate_next_delivery = 0
+        self._forced_429: list[str] = []
+        self._bucket_level = 0.0
+        self._bucket_at = monotonic()
+        self._ids = 5_000_000_000_000
+        self._order_number = 1000
+
+    # ------------------------------------------------------------- clock, ids, formatting
+
+    def now(self) -> datetime:
+        return self.clock().astimezone(UTC).replace(microsecond=0)
+
+    def iso(self, moment: datetime) -> str:
+        """Shopify's timestamp: ISO 8601 in the shop's zone, with its offset."""
+        return moment.astimezone(self.tz).replace(microsecond=0).isoformat()
+
+    def next_id(self) -> int:
+        with self.lock:
+            self._ids += self._rng.randint(1, 997)
+            return self._ids
+
+    # ------------------------------------------------------------- tokens
+
+    def add_static_token(self, value: str | None = None) -> str:
+        value = value or "shpat_" + secrets.token_hex(16)
+        with self.lock:
+            self.tokens[value] = Token(value, None, "static")
+        return value
+
+    def issue_expiring_token(self, lifetime: int | None = None) -> tuple[str, str]:
+        """A fresh (access token, refresh token) pair as after an expiring token exchange."""
+        with self.lock:
+            access = self._expiring(lifetime)
+            refresh = "shprt_" + secrets.token_hex(16)
+            self.refresh_tokens[refresh] = RefreshToken(refresh, None)
+        return access, refresh
+
+    def _expiring(self, lifetime: int | None = None) -> str:
+        value = "shpua_" + secrets.token_hex(16)
+        seconds = self.token_lifetime if lifetime is None else lifetime
+        self.tokens[value] = Token(value, self.now() + timedelta(seconds=seconds), "expiring")
+        return value
+
+    def expire_token(self, value: str) -> None:
+        with self.lock:
+            self.tokens[value].expires_at = self.now() - timedelta(seconds=1)
+
+    def revoke_token(self, value: str) -> None:
+        with self.lock:
+            self.tokens.pop(value, None)
+
+    def check_token(self, value: str | None) -> bool:
+        with self.lock:
+            token = self.tokens.get(value or "")
+            return token is not None and (token.expires_at is None or self.now() < token.expires_at)
+
+    def grant(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST /admin/oauth/access_token``: refresh-token or client-credentials grant."""
+        with self.lock:
+            if form.get("client_id") != self.client_id or not hmac.compare_digest(
+                str(form.get("client_secret") or ""), self.client_secret
+            ):
+                return 400, {"error": "invalid_client", "error_description": "Client authentication failed"}
+            grant_type = form.get("grant_type")
+            if grant_type == "refresh_token":
+                old = self.refresh_tokens.get(str(form.get("refresh_token") or ""))
+                if old is None or not old.valid:
+                    return 400, {"error": "invalid_grant", "error_description": "refresh token is invalid"}
+                if old.predecessor and old.predecessor in self.refresh_tokens:
+                    self.refresh_tokens[old.predecessor].valid = False  # the replacement is now in use
+                access = self._expiring()
+                new = "shprt_" + secrets.token_hex(16)
+                self.refresh_tokens[new] = RefreshToken(new, old.value)
+                return 200, {
+                    "access_token": access,
+                    "expires_in": self.token_lifetime,
+                    "refresh_token": new,
+                    "refresh_token_expires_in": 90 * 86400,
+                    "scope": "read_orders,read_customers,read_all_orders",
+                }
+            if grant_type == "client_credentials":
+                value = "shpat_" + secrets.token_hex(16)
+                expires = self.now() + timedelta(seconds=self.client_credentials_lifetime)
+                self.tokens[value] = Token(value, expires, "client_credentials")
+                return 200, {
+                    "access_token": value,
+                    "expires_in": self.client_credentials_lifetime,
+                    "scope": "read_orders,read_customers",
+                }
+            return 400, {"error": "unsupported_grant_type"}
+
+    # ------------------------------------------------------------- leaky bucket
+
+    def force_429_next(self, n: int, retry_after: str = "1.0") -> None:
+        """The next ``n`` API calls answer 429 with ``Retry-After: retry_after``."""
+        with self.lock:
+            self._forced_429.extend([retry_after] * n)
+
+    def take_call(self) -> tuple[bool, str]:
+        """Admit one call into the bucket: (admitted, header or Retry-After value)."""
+        with self.lock:
+            if self._forced_429:
+                return False, self._forced_429.pop(0)
+            now = self.monotonic()
+            self._bucket_level = max(0.0, self._bucket_level - (now - self._bucket_at) * self.leak_rate)
+            self._bucket_at = now
+            if self._bucket_level + 1 > self.bucket_size:
+                wait = (self._bucket_level + 1 - self.bucket_size) / self.leak_rate
+                return False, f"{math.ceil(wait * 10) / 10:.1f}"
+            self._bucket_level += 1
+            return True, f"{math.ceil(self._bucket_level)}/{self.bucket_size}"
+
+    def bucket_level(self) -> float:
+        with self.lock:
+            return max(0.0, self._bucket_level - (self.monotonic() - self._bucket_at) * self.leak_rate)
+
+    # ------------------------------------------------------------- customers
+
+    def add_customer(
+        self,
+        *,
+        email: str,
+        first_name: str = "",
+        last_name: str = "",
+        phone: str | None = None,
+        address: Mapping[str, str] | None = None,
+        deliver: bool = True,
+        created_at: datetime | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            cid = self.next_id()
+            moment = created_at or self.now()
+            addr = self._address(first_name, last_name, address or {})
+            addr.update({"id": self.next_id(), "customer_id": cid, "default": True})
+            customer = {
+                "id": cid,
+                "email": email,
+                "first_name": first_name,
+                "last_name": last_name,
+                "phone": phone,
+                "state": "enabled",
+                "created_at": self.iso(moment),
+                "updated_at": self.iso(moment),
+                "orders_count": 0,
+                "total_spent": "0.00",
+                "note": None,
+                "verified_email": True,
+                "tax_exempt": False,
+                "tags": "",
+                "currency": self.currency,
+                "addresses": [addr],
+                "default_address": addr,
+                "email_marketing_consent": {"state": "not_subscribed", "opt_in_level": "single_opt_in"},
+                "sms_marketing_consent": None,
+                "admin_graphql_api_id": f"gid://shopify/Customer/{cid}",
+            }
+            self.customers[cid] = customer
+            snapshot = copy.deepcopy(customer)
+        if deliver:
+            self.deliver("customers/create", snapshot)
+        return snapshot
+
+    def update_customer(self, customer_id: int, *, deliver: bool = True, **changes: Any) -> dict[str, Any]:
+        with self.lock:
+            customer = self.customers[customer_id]
+            customer.update(changes)
+            customer["updated_at"] = self.iso(self.now())
+            snapshot = copy.deepcopy(customer)
+        if deliver:
+            self.deliver("customers/update", snapshot)
+        return snapshot
+
+    @staticmethod
+    def _address(first: str, last: str, given: Mapping[str, str]) -> dict[str, Any]:
+        base = {
+            "first_name": first,
+            "last_name": last,
+            "company": None,
+            "address1": "1 Main St",
+            "address2": None,
+            "city": "Springfield",
+            "province": "Illinois",
+            "province_code": "IL",
+            "zip": "62701",
+            "country": "United States",
+            "country_code": "US",
+            "phone": None,
+            "name": f"{first} {last}".strip(),
+        }
+        base.update(given)
+        return base
+
+    # ------------------------------------------------------------- orders
+
+    def create_order(
+        self,
+        *,
+        line_items: Sequence[Mapping[str, Any]],
+        customer_id: int | None = None,
+        email: str | None = None,
+        taxes_included: bool = False,
+        tax_rates: Sequence[tuple[str, str]] = (("State Tax", "0.0625"),),
+        discount: tuple[str, str, str] | None = None,
+        shipping: tuple[str, str] | None = None,
+        shipping_taxable: bool = True,
+        financial_status: str = "paid",
+        gateways: Sequence[tuple[str, str | None]] = (("shopify_payments", None),),
+        auth_then_capture: bool = False,
+        created_at: datetime | None = None,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Create an order the way checkout would, and deliver orders/create (and orders/paid).
+
+        ``line_items``: ``{"sku", "title", "price", "quantity", "taxable"=True}`` (price as string,
+        tax-inclusive when ``taxes_included``). ``tax_rates``: (title, rate) pairs. ``discount``:
+        (code, "percentage"|"fixed_amount", value) applied across lines. ``shipping``: (title, price).
+        ``gateways``: (gateway, amount or None for the remainder) tenders for a paid order.
+        """
+        with self.lock:
+            order = self._build_order(
+                line_items=line_items,
+                customer_id=customer_id,
+                email=email,
+                taxes_included=taxes_included,
+                tax_rates=[(t, Decimal(r)) for t, r in tax_rates],
+                discount=discount,
+                shipping=shipping,
+                shipping_taxable=shipping_taxable,
+                created_at=created_at or self.now(),
+            )
+            self._pay(order, financial_status, gateways, auth_then_capture)
+            self.orders[order["id"]] = order
+            snapshot = copy.deepcopy(order)
+        if deliver:
+            self.deliver("orders/create", snapshot)
+            if financial_status == "paid":
+                self.deliver("orders/paid", snapshot)
+        return snapshot
+
+    def _build_order(
+        self,
+        *,
+        line_items: Sequence[Mapping[str, Any]],
+        customer_id: int | None,
+        email: str | None,
+        taxes_included: bool,
+        tax_rates: list[tuple[str, Decimal]],
+        discount: tuple[str, str, str] | None,
+        shipping: tuple[str, str] | None,
+        shipping_taxable: bool,
+        created_at: datetime,
+    ) -> dict[str, Any]:
+        cur = self.currency
+        oid = self.next_id()
+        self._order_number += 1
+        rate_sum = sum((r for _, r in tax_rates), ZERO)
+        grosses = [Decimal(str(li["price"])) * int(li["quantity"]) for li in line_items]
+        allocations = self._allocate_discount(discount, grosses)
+        tax_totals: dict[tuple[str, Decimal], Decimal] = {}
+
+        def taxes_on(amount: Decimal, taxable: bool) -> list[dict[str, Any]]:
+            out = []
+            for title, rate in tax_rates if taxable else ():
+                # Tax is computed on the discounted amount; inclusive prices have it backed out.
+                tax = round2(amount * rate / (1 + rate_sum)) if taxes_included else round2(amount * rate)
+                tax_totals[(title, rate)] = tax_totals.get((title, rate), ZERO) + tax
+                out.append(
+                    {
+                        "title": title,
+                        "price": sm(tax),
+                        "rate": float(rate),
+                        "price_set": _money_set(tax, cur),
+                        "channel_liable": False,
+                    }
+                )
+            return out
+
+        items = []
+        for li, gross, disc in zip(line_items, grosses, allocations, strict=True):
+            price = Decimal(str(li["price"]))
+            taxable = bool(li.get("taxable", True))
+            item_id = self.next_id()
+            items.append(
+                {
+                    "id": item_id,
+                    "admin_graphql_api_id": f"gid://shopify/LineItem/{item_id}",
+                    "variant_id": self.next_id(),
+                    "product_id": self.next_id(),
+                    "sku": li.get("sku", ""),
+                    "title": li.get("title", li.get("sku", "")),
+                    "name": li.get("title", li.get("sku", "")),
+                    "quantity": int(li["quantity"]),
+                    "current_quantity": int(li["quantity"]),
+                    "price": sm(price),
+                    "price_set": _money_set(price, cur),
+                    "taxable": taxable,
+                    "requires_shipping": True,
+                    "gift_card": False,
+                    "fulfillment_status": None,
+                    "total_discount": "0.00",
+                    "total_discount_set": _money_set(ZERO, cur),
+                    "discount_allocations": (
+                        [{"amount": sm(disc), "amount_set": _money_set(disc, cur), "discount_application_index": 0}]
+                        if disc
+                        else []
+                    ),
+                    "tax_lines": taxes_on(gross - disc, taxable),
+                    "duties": [],
+                }
+            )
+        ship_lines, ship_total = [], ZERO
+        if shipping:
+            title, raw = shipping
+            price = Decimal(raw)
+            ship_total = price
+            sid = self.next_id()
+            ship_lines.append(
+                {
+                    "id": sid,
+                    "title": title,
+                    "code": title,
+                    "source": "shopify",
+                    "price": sm(price),
+                    "price_set": _money_set(price, cur),
+                    "discounted_price": sm(price),
+                    "discounted_price_set": _money_set(price, cur),
+                    "discount_allocations": [],
+                    "tax_lines": taxes_on(price, shipping_taxable),
+                }
+            )
+        line_total = sum(grosses, ZERO)
+        discount_total = sum(allocations, ZERO)
+        subtotal = line_total - discount_total
+        total_tax = sum(tax_totals.values(), ZERO)
+        total = subtotal + ship_total + (ZERO if taxes_included else total_tax)
+        customer = copy.deepcopy(self.customers[customer_id]) if customer_id else None
+        if customer:
+            customer.pop("addresses", None)
+            email = email or customer["email"]
+            first, last = customer["first_name"], customer["last_name"]
+        else:
+            first, last = "Guest", "Shopper"
+        address = self._address(first, last, {})
+        moment = self.iso(created_at)
+        discount_codes = []
+        discount_applications = []
+        if discount:
+            code, kind, value = discount
+            discount_codes.append({"code": code, "amount": sm(discount_total), "type": kind})
+            discount_applications.append(
+                {
+                    "type": "discount_code",
+                    "code": code,
+                    "value": value,
+                    "value_type": kind,
+                    "allocation_method": "across",
+                    "target_selection": "all",
+                    "target_type": "line_item",
+                }
+            )
+        order = {
+            "id": oid,
+            "admin_graphql_api_id": f"gid://shopify/Order/{oid}",
+            "name": f"#{self._order_number}",
+            "number": self._order_number - 1000,
+            "order_number": self._order_number,
+            "email": email or "",
+            "contact_email": email or "",
+            "phone": None,
+            "created_at": moment,
+            "updated_at": moment,
+            "processed_at": moment,
+            "cancelled_at": None,
+            "cancel_reason": None,
+            "closed_at": None,
+            "currency": cur,
+            "presentment_currency": cur,
+            "financial_status": "pending",
+            "fulfillment_status": None,
+            "confirmed": True,
+            "test": False,
+            "taxes_included": taxes_included,
+            "tax_exempt": False,
+            "total_line_items_price": sm(line_total),
+            "total_line_items_price_set": _money_set(line_total, cur),
+            "total_discounts": sm(discount_total),
+            "total_discounts_set": _money_set(discount_total, cur),
+            "subtotal_price": sm(subtotal),
+            "subtotal_price_set": _money_set(subtotal, cur),
+            "total_shipping_price_set": _money_set(ship_total, cur),
+            "total_tax": sm(total_tax),
+            "total_tax_set": _money_set(total_tax, cur),
+            "total_price": sm(total),
+            "total_price_set": _money_set(total, cur),
+            "total_outstanding": sm(total),
+            "total_tip_received": "0.00",
+            "current_total_price": sm(total),
+            "current_subtotal_price": sm(subtotal),
+            "current_total_tax": sm(total_tax),
+            "current_total_discounts": sm(discount_total),
+            "tax_lines": [
+                {"title": t, "rate": float(r), "price": sm(v), "price_set": _money_set(v, cur)}
+                for (t, r), v in tax_totals.items()
+            ],
+            "line_items": items,
+            "shipping_lines": ship_lines,
+            "discount_codes": discount_codes,
+            "discount_applications": discount_applications,
+            "payment_gateway_names": [],
+            "customer": customer,
+            "billing_address": address,
+            "shipping_address": dict(address),
+            "refunds": [],
+            "fulfillments": [],
+            "tags": "",
+            "note": None,
+            "source_name": "web",
+        }
+        return order
+
+    @staticmethod
+    def _allocate_discount(discount: tuple[str, str, str] | None, grosses: list[Decimal]) -> list[Decimal]:
+        if not discount:
+            return [ZERO] * len(grosses)
+        _, kind, raw = discount
+        value = Decimal(raw)
+        if kind == "percentage":
+            return [round2(g * value / 100) for g in grosses]
+        total = sum(grosses, ZERO)
+        value = min(value, total)
+        out, left = [], value
+        for i, g in enumerate(grosses):
+            share = left if i == len(grosses) - 1 else round2(value * g / total) if total else ZERO
+            share = min(share, g)
+            out.append(share)
+            left -= share
+        return out
+
+    def _txn(
+        self, order: dict[str, Any], kind: str, amount: Decimal, gateway: str, at: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        tid = self.next_id()
+        at = at or self.iso(self.now())
+        txn = {
+            "id": tid,
+            "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{tid}",
+            "order_id": order["id"],
+            "kind": kind,
+            "gateway": gateway,
+            "status": "success",
+            "message": None,
+            "created_at": at,
+            "processed_at": at,
+            "test": False,
+            "authorization": f"{self._rng.getrandbits(48):012x}",
+            "parent_id": None,
+            "amount": sm(amount),
+            "currency": order["currency"],
+            "source_name": "web",
+            "error_code": None,
+        }
+        txn.update(extra)
+        self.transactions.setdefault(order["id"], []).append(txn)
+        return txn
+
+    def _pay(
+        self,
+        order: dict[str, Any],
+        status: str,
+        gateways: Sequence[tuple[str, str | None]],
+        auth_then_capture: bool,
+    ) -> None:
+        total = Decimal(order["total_price"])
+        names = list(dict.fromkeys(g for g, _ in gateways))
+        order["payment_gateway_names"] = names
+        order["gateway"] = names[0] if names else ""
+        self.transactions.setdefault(order["id"], [])
+        if status == "pending" or not gateways:
+            order["financial_status"] = "pending"
+            return
+        if status == "authorized":
+            self._txn(order, "authorization", total, names[0], at=order["created_at"])
+            order["financial_status"] = "authorized"
+            return
+        remaining = total if status == "paid" else round2(total / 2)
+        for i, (gateway, raw) in enumerate(gateways):
+            amount = remaining if raw is None or i == len(gateways) - 1 else min(Decimal(raw), remaining)
+            if amount <= 0:
+                continue
+            if auth_then_capture and gateway not in ("gift_card",):
+                auth = self._txn(order, "authorization", amount, gateway, at=order["created_at"])
+                self._txn(order, "capture", amount, gateway, at=order["created_at"], parent_id=auth["id"])
+            else:
+                self._txn(order, "sale", amount, gateway, at=order["created_at"])
+            remaining -= amount
+        paid = sum((Decimal(t["amount"]) for t in self._captures(order["id"])), ZERO)
+        order["total_outstanding"] = sm(total - paid)
+        order["financial_status"] = "paid" if paid >= total else "partially_paid"
+
+    def _captures(self, order_id: int) -> list[dict[str, Any]]:
+        return [
+            t
+            for t in self.transactions.get(order_id, [])
+            if t["kind"] in ("sale", "capture") and t["status"] == "success"
+        ]
+
+    def update_order(self, order_id: int, *, deliver: bool = True, **changes: Any) -> dict[str, Any]:
+        """Change top-level fields (note, tags, ...) and bump ``updated_at``; delivers orders/updated."""
+        with self.lock:
+            order = self.orders[order_id]
+            order.update(changes)
+            order["updated_at"] = self.iso(self.now())
+            snapshot = copy.deepcopy(order)
+        if deliver:
+            self.deliver("orders/updated", snapshot)
+        return snapshot
+
+    def capture(self, order_id: int, *, deliver: bool = True) -> dict[str, Any]:
+        """Capture the outstanding balance of an authorized / partially paid order (orders/paid)."""
+        with self.lock:
+            order = self.orders[order_id]
+            outstanding = Decimal(order["total_outstanding"])
+            auths = [t for t in self.transactions.get(order_id, []) if t["kind"] == "authorization"]
+            gateway = order["gateway"] or "manual"
+            if auths:
+                self._txn(order, "capture", outstanding, gateway, parent_id=auths[-1]["id"])
+            else:
+                self._txn(order, "sale", outstanding, gateway)
+            order["total_outstanding"] = "0.00"
+            order["financial_status"] = "paid"
+            order["updated_at"] = self.iso(self.now())
+            snapshot = copy.deepcopy(order)
+        if deliver:
+            self.deliver("orders/paid", snapshot)
+            self.deliver("orders/updated", snapshot)
+        return snapshot
+
+    def add_refund(
+        self,
+        order_id: int,
+        *,
+        lines: Iterable[tuple[int, int]] | None = None,
+        shipping: bool = False,
+        amount: str | None = None,
+        note: str = "",
+        mismatch: str | None = None,
+        deliver: bool = True,
+    ) -> dict[str, Any]:
+        """Refund ``lines`` ((line_item_id, quantity) pairs) and optionally the shipping.
+
+        Money goes back through refund transactions whose ``parent_id`` is the order's sale or
+        capture. ``amount`` overrides the money refunded (the difference becomes a
+        ``refund_discrepancy`` adjustment). ``mismatch``: ``"unknown_parent"`` (the transaction names
+        a parent that does not exist) or ``"excess"`` (more than was captured) makes a refund whose
+        transactions do not match the order. Delivers refunds/create and orders/updated.
+        """
+        with self.lock:
+            order = self.orders[order_id]
+            cur = order["currency"]
+            inclusive = order["taxes_included"]
+            by_id = {li["id"]: li for li in order["line_items"]}
+            rid = self.next_id()
+            moment = self.iso(self.now())
+            refund_lines, computed = [], ZERO
+            for line_id, qty in lines or ():
+                li = by_id[line_id]
+                sold = li["quantity"]
+                disc = sum((Decimal(a["amount"]) for a in li["discount_allocations"]), ZERO)
+                after = Decimal(li["price"]) * sold - disc
+                subtotal = round2(after * qty / sold)
+                tax = round2(sum((Decimal(t["price"]) for t in li["tax_lines"]), ZERO) * qty / sold)
+                computed += subtotal if inclusive else subtotal + tax
+                refund_lines.append(
+                    {
+                        "id": self.next_id(),
+                        "line_item_id": line_id,
+                        "line_item": copy.deepcopy(li),
+                        "quantity": qty,
+                        "restock_type": "return",
+                        "location_id": None,
+                        "subtotal": sm(subtotal),
+                        "subtotal_set": _money_set(subtotal, cur),
+                        "total_tax": sm(tax),
+                        "total_tax_set": _money_set(tax, cur),
+                    }
+                )
+            shipping_lines = []
+            if shipping:
+                for ship in order["shipping_lines"]:
+                    price = Decimal(ship["discounted_price"])
+                    tax = sum((Decimal(t["price"]) for t in ship["tax_lines"]), ZERO)
+                    subtotal = price  # tax-inclusive when taxes_included, like line subtotals
+                    computed += price if inclusive else price + tax
+                    shipping_lines.append(
+                        {
+                            "id": self.next_id(),
+                            "shipping_line_id": ship["id"],
+                            "subtotal_amount_set": _money_set(subtotal, cur),
+                            "tax_amount_set": _money_set(tax, cur),
+                        }
+                    )
+            money_back = Decimal(amount) if amount is not None else computed
+            adjustments = []
+            if money_back != computed:
+                adjustments.append(
+                    {
+                        "id": self.next_id(),
+                        "order_id": order_id,
+                        "refund_id": rid,
+                        "amount": sm(computed - money_back),
+                        "tax_amount": "0.00",
+                        "kind": "refund_discrepancy",
+                        "reason": "Refund discrepancy",
+                    }
+                )
+            transactions = self._refund_transactions(order, rid, money_back, mismatch)
+            refund = {
+                "id": rid,
+                "admin_graphql_api_id": f"gid://shopify/Refund/{rid}",
+                "order_id": order_id,
+                "created_at": moment,
+                "processed_at": moment,
+                "note": note or None,
+                "user_id": None,
+                "restock": bool(refund_lines),
+                "duties": [],
+                "refund_duties": [],
+                "refund_line_items": refund_lines,
+                "refund_shipping_lines": shipping_lines,
+                "order_adjustments": adjustments,
+                "transactions": transactions,
+            }
+            order["refunds"].append(refund)
+            refunded = sum(
+                (Decimal(t["amount"]) for r in order["refunds"] for t in r["transactions"] if t["status"] == "success"),
+                ZERO,
+            )
+            captured = sum((Decimal(t["amount"]) for t in self._captures(order_id)), ZERO)
+            order["financial_status"] = "refunded" if refunded >= captured else "partially_refunded"
+            order["current_total_price"] = sm(Decimal(order["total_price"]) - refunded)
+            order["updated_at"] = moment
+            refund_snapshot = copy.deepcopy(refund)
+            order_snapshot = copy.deepcopy(order)
+        if deliver:
+            self.deliver("refunds/create", refund_snapshot)
+            self.deliver("orders/updated", order_snapshot)
+        return refund_snapshot
+
+    def _refund_transactions(
+        self, order: dict[str, Any], refund_id: int, amount: Decimal, mismatch: str | None
+    ) -> list[dict[str, Any]]:
+        if amount <= 0:
+            return []
+        captures = self._captures(order["id"])
+        if mismatch == "unknown_parent" or not captures:
+            return [self._txn(order, "refund", amount, order["gateway"] or "manual", parent_id=self.next_id() + 10**9)]
+        if mismatch == "excess":
+            parent = captures[0]
+            return [
+                self._txn(
+                    order,
+                    "refund",
+                    Decimal(parent["amount"]) + Decimal("10.00"),
+                    parent["gateway"],
+                    parent_id=parent["id"],
+                )
+            ]
+        refunded: dict[int, Decimal] = {}
+        for t in self.transactions.get(order["id"], []):
+            if t["kind"] == "refund" and t["status"] == "success" and t.get("parent_id"):
+                refunded[t["parent_id"]] = refunded.get(t["parent_id"], ZERO) + Decimal(t["amount"])
+        out, left = [], amount
+        # Back to the card first, gift cards last (what Shopify's refund suggestion does).
+        for parent in sorted(captures, key=lambda t: t["gateway"] == "gift_card"):
+            room = Decimal(parent["amount"]) - refunded.get(parent["id"], ZERO)
+            take = min(room, left)
+            if take > 0:
+                out.append(self._txn(order, "refund", take, parent["gateway"], parent_id=parent["id"]))
+                left -= take
+        if left > 0:  # the shop refunds more than remains: attach the rest to the first capture
+            out.append(self._txn(order, "refund", left, captures[0]["gateway"], parent_id=captures[0]["id"]))
+        for txn in out:
+            txn["refund_id"] = refund_id
+        return out
+
+    def generate_orders(
+        self,
+        n: int,
+        seed: int,
+        *,
+        end: datetime | None = None,
+        span_days: int = 30,
+        deliver: bool = False,
+        refund_share: float = 0.15,
+    ) -> list[dict[str, Any]]:
+        """``n`` realistic orders, deterministic for a seed (apart from ids): registered customers and
+        guests, taxes_included true and false, several tax rates, discount codes, shipping with tax,
+        split tenders with gift cards, mostly paid (some pending/authorized/partially paid), some
+        with refunds; created over ``span_days`` before ``end`` in order."""
+        rng = random.Random(seed)
+        end = (end or self.now()).astimezone(UTC).replace(microsecond=0)
+        start = end - timedelta(days=span_days)
+        step = (end - start) / max(n, 1)
+        out = []
+        customers = []
+        for i in range(max(2, n // 5)):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            customers.append(
+                self.add_customer(
+                    email=f"{first.lower()}.{last.lower()}{i}@example.com",
+                    first_name=first,
+                    last_name=last,
+                    deliver=deliver,
+                    created_at=start,
+                )["id"]
+            )
+        for i in range(n):
+            inclusive = rng.random() < 0.35
+            rates = (
+                [("VAT", "0.20")]
+                if inclusive
+                else rng.choice([[("State Tax", "0.0625")], [("State Tax", "0.06"), ("County Tax", "0.0175")], []])
+            )
+            lines = []
+            for sku, title, price in rng.sample(PRODUCTS, rng.randint(1, 3)):
+                lines.append({"sku": sku, "title": title, "price": price, "quantity": rng.randint(1, 4)})
+            discount = None
+            roll = rng.random()
+            if roll < 0.2:
+                discount = ("SAVE10", "percentage", "10.0")
+            elif roll < 0.3:
+                discount = ("FIVEOFF", "fixed_amount", "5.00")
+            shipping = rng.choice([None, ("Standard", "4.99"), ("Express", "12.50")])
+            status = rng.choices(["paid", "pending", "authorized", "partially_paid"], [85, 5, 5, 5])[0]
+            gateways: list[tuple[str, str | None]] = [("shopify_payments", None)]
+            if rng.random() < 0.1:
+                gateways = [("gift_card", "10.00"), ("shopify_payments", None)]
+            guest = rng.random() < 0.3
+            order = self.create_order(
+                line_items=lines,
+                customer_id=None if guest else rng.choice(customers),
+                email=f"guest{i}@example.net" if guest else None,
+                taxes_included=inclusive,
+                tax_rates=rates,
+                discount=discount,
+                shipping=shipping,
+                financial_status=status,
+                gateways=gateways,
+                auth_then_capture=rng.random() < 0.2,
+                created_at=start + step * i,
+                deliver=deliver,
+            )
+            if status == "paid" and rng.random() < refund_share:
+                item = rng.choice(order["line_items"])
+                order = self._refund_in_generation(order, item, rng, deliver)
+            out.append(order)
+        return out
+
+    def _refund_in_generation(
+        self, order: dict[str, Any], item: dict[str, Any], rng: random.Random, deliver: bool
+    ) -> dict[str, Any]:
+        self.add_refund(
+            order["id"],
+            lines=[(item["id"], rng.randint(1, item["quantity"]))],
+            shipping=bool(order["shipping_lines"]) and rng.random() < 0.3,
+            note="Customer return",
+            deliver=deliver,
+        )
+        with self.lock:
+            return copy.deepcopy(self.orders[order["id"]])
+
+    # ------------------------------------------------------------- webhooks
+
+    def create_subscription(self, topic: str, address: str, *, name: str = "") -> Subscription:
+        with self.lock:
+            sid = self.next_id()
+            moment = self.iso(self.now())
+            hook = Subscription(sid, topic, address, moment, moment, api_version=self.api_version, name=name)
+            self.subscriptions[sid] = hook
+            return hook
+
+    def deliver(self, topic: str, payload: Mapping[str, Any]) -> list[Delivery]:
+        """Send ``payload`` to every subscription on ``topic``, synchronously, with Shopify's headers."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        event_id = str(uuid.uuid4())
+        triggered = self.now().strftime("%Y-%m-%dT%H:%M:%S.") + f"{self._rng.randint(0, 10**9 - 1):09d}Z"
+        results: list[Delivery] = []
+        with self.lock:
+            hooks = [h for h in sorted(self.subscriptions.values(), key=lambda h: h.id) if h.topic == topic]
+        for hook in hooks:
+            webhook_id = str(uuid.uuid4())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "Shopify-Captain-Hook",
+                "X-Shopify-Topic": topic,
+                "X-Shopify-Hmac-Sha256": hmac_header(body, self.client_secret),
+                "X-Shopify-Shop-Domain": self.shop_domain,
+                "X-Shopify-API-Version": hook.api_version,
+                "X-Shopify-Webhook-Id": webhook_id,
+                "X-Shopify-Event-Id": event_id,
+                "X-Shopify-Triggered-At": triggered,
+            }
+            if hook.name:
+                headers["X-Shopify-Name"] = hook.name
+            with self.lock:
+                if self.drop_next_delivery > 0:
+                    self.drop_next_delivery -= 1
+                    results.append(
+                        Delivery(hook.id, topic, webhook_id, event_id, 0, False, body, headers, dropped=True)
+                    )
+                    continue
+                copies = 1
+                if self.duplicate_next_delivery > 0:
+                    self.duplicate_next_delivery -= 1
+                    copies = 2
+            for _ in range(copies):
+                results.append(self._deliver_one(hook, topic, body, headers))
+        with self.lock:
+            self.deliveries.extend(d for d in results if d.dropped)
+        return results
+
+    def _deliver_one(self, hook: Subscription, topic: str, body: bytes, headers: dict[str, str]) -> Delivery:
+        try:
+            response = requests.post(
+                hook.address, data=body, headers=headers, timeout=self.delivery_timeout, allow_redirects=False
+            )
+            code, error = response.status_code, ""
+        except requests.RequestException as exc:
+            code, error = 0, type(exc).__name__
+        ok = 200 <= code < 300
+        with self.lock:
+            if ok:
+                hook.failures = 0
+            else:
+                hook.failures += 1
+                if hook.failures >= self.max_failures:
+                    self.subscriptions.pop(hook.id, None)  # Shopify deletes, it does not disable
+            record = Delivery(
+                hook.id,
+                topic,
+                headers["X-Shopify-Webhook-Id"],
+                headers["X-Shopify-Event-Id"],
+                code,
+                ok,
+                body,
+                dict(headers),
+                error=error,
+            )
+            self.deliveries.append(record)
+        return record
+
+    def subscription_json(self, hook: Subscription) -> dict[str, Any]:
+        return {
+            "id": hook.id,
+            "address": hook.address,
+            "topic": hook.topic,
+            "created_at": hook.created_at,
+            "updated_at": hook.updated_at,
+            "format": hook.format,
+            "fields": [],
+            "metafield_namespaces": [],
+            "api_version": hook.api_version,
+            "private_metafield_namespaces": [],
+        }
+
+    # ------------------------------------------------------------- REST representations
+
+    def order_json(self, order_id: int) -> dict[str, Any]:
+        return copy.deepcopy(self.orders[order_id])
+
+
+# ------------------------------------------------------------------ WSGI app
+
+
+def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload), status=status, headers=dict(headers or {}), mimetype="application/json")
+
+
+def _errors(status: int, errors: Any, headers: Mapping[str, str] | None = None) -> Response:
+    return _json({"errors": errors}, status, headers)
+
+
+def _encode_cursor(data: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(value: str) -> dict[str, Any] | None:
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+SORTS = {"updated_at": "updated_at", "created_at": "created_at", "id": "id", "processed_at": "processed_at"}
+PAGE_FILTERS = {"limit", "fields", "page_info"}
+
+
+class ShopifyApp:
+    """The WSGI application."""
+
+    def __init__(self, state: ShopifyState) -> None:
+        self.state = state
+        v = "/admin/api/<version>"
+        self.urls = Map(
+            [
+                Rule("/admin/oauth/access_token", endpoint="token", methods=["POST"]),
+                Rule(f"{v}/orders.json", endpoint="orders", methods=["GET"]),
+                Rule(f"{v}/orders/count.json", endpoint="orders_count", methods=["GET"]),
+                Rule(f"{v}/orders/<int:oid>.json", endpoint="order", methods=["GET"]),
+                Rule(f"{v}/orders/<int:oid>/transactions.json", endpoint="transactions", methods=["GET"]),
+                Rule(f"{v}/orders/<int:oid>/refunds.json", endpoint="refunds", methods=["GET"]),
+                Rule(f"{v}/orders/<int:oid>/refunds/<int:rid>.json", endpoint="refund", methods=["GET"]),
+                Rule(f"{v}/customers.json", endpoint="customers", methods=["GET"]),
+                Rule(f"{v}/customers/<int:cid>.json", endpoint="customer", methods=["GET"]),
+                Rule(f"{v}/webhooks.json", endpoint="webhooks", methods=["GET", "POST"]),
+                Rule(f"{v}/webhooks/<int:wid>.json", endpoint="webhook", methods=["GET", "DELETE"]),
+            ]
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.handle(request)
+        with self.state.lock:
+            self.state.requests.append((request.method, request.full_path, response.status_code))
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        adapter = self.urls.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound:
+            return _errors(404, "Not Found")
+        except MethodNotAllowed:
+            return _errors(406, "Not Acceptable")
+        except HTTPException as exc:
+            return _errors(exc.code or 400, exc.description)
+        if endpoint == "token":
+            return self.do_token(request)
+        if args.pop("version") != self.state.api_version:
+            return _errors(404, "Not Found")
+        if not self.state.check_token(request.headers.get("X-Shopify-Access-Token")):
+            return _errors(401, INVALID_TOKEN)
+        admitted, value = self.state.take_call()
+        if not admitted:
+            return _errors(
+                429,
+                "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
+                {"Retry-After": value},
+            )
+        response = getattr(self, f"do_{endpoint}")(request, **args)
+        response.headers["X-Shopify-Shop-Api-Call-Limit"] = value
+        response.headers["X-Shopify-API-Version"] = self.state.api_version
+        response.headers["X-Request-Id"] = str(uuid.uuid4())
+        return response
+
+    # ------------------------------------------------------------- oauth
+
+    def do_token(self, request: Request) -> Response:
+        if request.mimetype == "application/json":
+            try:
+                form = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                return _json({"error": "invalid_request"}, 400)
+            if not isinstance(form, dict):
+                return _json({"error": "invalid_request"}, 400)
+        else:
+            form = {k: v for k, v in request.form.items()}
+        status, body = self.state.grant({k: str(v) for k, v in form.items()})
+        return _json(body, status)
+
+    # ------------------------------------------------------------- paging
+
+    def _page(
+        self,
+        request: Request,
+        key: str,
+        records: Callable[[Mapping[str, str]], list[dict[str, Any]]],
+        default_sort: str = "id asc",
+    ) -> Response:
+        args = {k: v for k, v in request.args.items()}
+        try:
+            limit = int(args.get("limit", "50"))
+        except ValueError:
+            return _errors(400, {"limit": "Invalid limit"})
+        if not 1 <= limit <= 250:
+            return _errors(400, {"limit": "must be between 1 and 250"})
+        cursor = None
+        if "page_info" in args:
+            extra = set(args) - PAGE_FILTERS
+            if extra:
+                return _errors(400, {"page_info": f"cannot be combined with {', '.join(sorted(extra))}"})
+            cursor = _decode_cursor(args["page_info"])
+            if cursor is None:
+                return _errors(400, {"page_info": "Invalid value."})
+            filters = cursor["filters"]
+        else:
+            filters = {k: v for k, v in args.items() if k not in PAGE_FILTERS}
+        sort_field, _, direction = (filters.get("order") or default_sort).partition(" ")
+        if sort_field not in SORTS or direction.lower() not in ("asc", "desc", ""):
+            return _errors(400, {"order": "Invalid value"})
+        descending = direction.lower() == "desc"
+        with self.state.lock:
+            try:
+                items = records(filters)
+            except ValueError as exc:
+                return _errors(400, str(exc))
+
+        def key_of(item: dict[str, Any]) -> tuple[str, int]:
+            value = item[sort_field]
+            return (_parse(value).isoformat() if sort_field != "id" else f"{value:020d}", item["id"])
+
+        items.sort(key=key_of, reverse=descending)
+        if cursor is not None:
+            last = tuple(cursor["last"])
+            if cursor.get("dir") == "prev":
+                before = [i for i in items if (key_of(i) < last) != descending and key_of(i) != last]
+                page = before[-limit:]
+            else:
+                after = [i for i in items if (key_of(i) > last) != descending and key_of(i) != last]
+                page = after[:limit]
+        else:
+            page = items[:limit]
+        links = []
+        base = request.base_url
+        if page:
+            idx_last = items.index(page[-1])
+            idx_first = items.index(page[0])
+            if idx_last + 1 < len(items):
+                info = _encode_cursor({"filters": filters, "last": list(key_of(page[-1])), "dir": "next"})
+                links.append(f'<{base}?{urlencode({"limit": limit, "page_info": info})}>; rel="next"')
+            if idx_first > 0:
+                info = _encode_cursor({"filters": filters, "last": list(key_of(page[0])), "dir": "prev"})
+                links.insert(0, f'<{base}?{urlencode({"limit": limit, "page_info": info})}>; rel="previous"')
+        fields = args.get("fields")
+        body = [_only(i, fields) for i in page]
+        headers = {"Link": ", ".join(links)} if links else {}
+        return _json({key: body}, 200, headers)
+
+    # ------------------------------------------------------------- resources
+
+    def _order_filter(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        status = filters.get("status", "open")
+        if status not in ("open", "closed", "cancelled", "any"):
+            raise ValueError("status: Invalid value")
+        out = []
+        bounds = {k: _parse(filters[k]) for k in _DATE_FILTERS if filters.get(k)}
+        since_id = int(filters.get("since_id") or 0)
+        ids = {int(x) for x in filters["ids"].split(",")} if filters.get("ids") else None
+        for order in self.state.orders.values():
+            if status == "open" and (order["closed_at"] or order["cancelled_at"]):
+                continue
+            if status == "closed" and not order["closed_at"]:
+                continue
+            if status == "cancelled" and not order["cancelled_at"]:
+                continue
+            if filters.get("financial_status") not in (None, "", "any") and (
+                order["financial_status"] != filters["financial_status"]
+            ):
+                continue
+            if order["id"] <= since_id or (ids is not None and order["id"] not in ids):
+                continue
+            if not _within(order, bounds):
+                continue
+            out.append(copy.deepcopy(order))
+        return out
+
+    def do_orders(self, request: Request) -> Response:
+        return self._page(request, "orders", self._order_filter)
+
+    def do_orders_count(self, request: Request) -> Response:
+        with self.state.lock:
+            try:
+                count = len(self._order_filter(dict(request.args.items())))
+            except ValueError as exc:
+                return _errors(400, str(exc))
+        return _json({"count": count})
+
+    def do_order(self, request: Request, oid: int) -> Response:
+        with self.state.lock:
+            if oid not in self.state.orders:
+                return _errors(404, "Not Found")
+            return _json({"order": _only(self.state.order_json(oid), request.args.get("fields"))})
+
+    def do_transactions(self, request: Request, oid: int) -> Response:
+        with self.state.lock:
+            if oid not in self.state.orders:
+                return _errors(404, "Not Found")
+            return _json({"transactions": copy.deepcopy(self.state.transactions.get(oid, []))})
+
+    def do_refunds(self, request: Request, oid: int) -> Response:
+        with self.state.lock:
+            if oid not in self.state.orders:
+                return _errors(404, "Not Found")
+            return _json({"refunds": copy.deepcopy(self.state.orders[oid]["refunds"])})
+
+    def do_refund(self, request: Request, oid: int, rid: int) -> Response:
+        with self.state.lock:
+            order = self.state.orders.get(oid)
+            refund = next((r for r in (order or {}).get("refunds", []) if r["id"] == rid), None)
+            if refund is None:
+                return _errors(404, "Not Found")
+            return _json({"refund": copy.deepcopy(refund)})
+
+    def _customer_filter(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        bounds = {k: _parse(filters[k]) for k in _DATE_FILTERS if filters.get(k)}
+        since_id = int(filters.get("since_id") or 0)
+        return [copy.deepcopy(c) for c in self.state.customers.values() if c["id"] > since_id and _within(c, bounds)]
+
+    def do_customers(self, request: Request) -> Response:
+        return self._page(request, "customers", self._customer_filter)
+
+    def do_customer(self, request: Request, cid: int) -> Response:
+        with self.state.lock:
+            if cid not in self.state.customers:
+                return _errors(404, "Not Found")
+            return _json({"customer": copy.deepcopy(self.state.customers[cid])})
+
+    def do_webhooks(self, request: Request) -> Response:
+        state = self.state
+        if request.method == "POST":
+            try:
+                body = json.loads(request.get_data() or b"{}")
+                hook = body["webhook"]
+                topic, address = str(hook["topic"]), str(hook["address"])
+            except (ValueError, KeyError, TypeError):
+                return _errors(400, {"webhook": "Required parameter missing or invalid"})
+            if topic not in TOPICS:
+                return _errors(422, {"topic": ["Invalid topic specified."]})
+            if not address.startswith(("https://", "http://")):
+                return _errors(422, {"address": ["is invalid"]})
+            with state.lock:
+                if any(h.topic == topic and h.address == address for h in state.subscriptions.values()):
+                    return _errors(422, {"address": ["for this topic has already been taken"]})
+                created = state.create_subscription(topic, address)
+                return _json({"webhook": state.subscription_json(created)}, 201)
+
+        def select(filters: Mapping[str, str]) -> list[dict[str, Any]]:
+            hooks = state.subscriptions.values()
+            return [
+                state.subscription_json(h)
+                for h in hooks
+                if filters.get("topic") in (None, h.topic) and filters.get("address") in (None, h.address)
+            ]
+
+        return self._page(request, "webhooks", select)
+
+    def do_webhook(self, request: Request, wid: int) -> Response:
+        with self.state.lock:
+            hook = self.state.subscriptions.get(wid)
+            if hook is None:
+                return _errors(404, "Not Found")
+            if request.method == "DELETE":
+                del self.state.subscriptions[wid]
+                return _json({})
+            return _json({"webhook": self.state.subscription_json(hook)})
+
+
+_DATE_FILTERS = ("updated_at_min", "updated_at_max", "created_at_min", "created_at_max")
+
+
+def _within(record: Mapping[str, Any], bounds: Mapping[str, datetime]) -> bool:
+    for name, bound in bounds.items():
+        field_name, _, side = name.rpartition("_")
+        value = _parse(record[field_name])
+        if (side == "min" and value < bound) or (side == "max" and value > bound):
+            return False
+    return True
+
+
+def _only(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    if not fields:
+        return record
+    wanted = {f.strip() for f in fields.split(",") if f.strip()}
+    return {k: v for k, v in record.items() if k in wanted}
+
+
+def create_app(state: ShopifyState) -> ShopifyApp:
+    """The WSGI app serving ``state`` (use ``sandbox.runner.serve`` to put it on a port)."""
+    return ShopifyApp(state)
+
+
+def parse_link_header(value: str) -> dict[str, dict[str, list[str]]]:
+    """``Link`` header → {rel: query params}; a test helper."""
+    out = {}
+    for part in value.split(","):
+        url, _, rel = part.partition(";")
+        query = url.strip().strip("<>").partition("?")[2]
+        out[rel.strip().removeprefix('rel="').rstrip('"')] = parse_qs(query)
+    return out
