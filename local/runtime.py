@@ -12,6 +12,7 @@ environment the template gives them and a Lambda-like context.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -21,7 +22,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +77,12 @@ class LambdaContext:
 
 @dataclass
 class LocalFunction:
+    """A function and its warm containers: like Lambda, one invocation per container at a time.
+
+    Each container is its own import of the handler module, so module-level state (clients,
+    caches, the batch processor) is never shared by two invocations running at once.
+    """
+
     logical_id: str
     name: str
     code_dir: Path
@@ -84,23 +91,43 @@ class LocalFunction:
     memory: int
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
-    module: ModuleType | None = None
+    idle: list[ModuleType] = field(default_factory=list)
+    cold_starts: int = 0
+    pool_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def load(self, import_lock: threading.Lock) -> Callable[[dict, Any], Any]:
-        module_name, function_name = self.handler.rsplit(".", 1)
+    def _new_container(self, import_lock: threading.Lock) -> ModuleType:
+        module_name = self.handler.rsplit(".", 1)[0]
         with import_lock:
-            if self.module is None:
-                os.environ.update(self.environment)
-                path = self.code_dir / f"{module_name.replace('.', '/')}.py"
-                unique = f"_local_{self.logical_id}_{uuid.uuid4().hex[:6]}"
-                spec = importlib.util.spec_from_file_location(unique, path)
-                if spec is None or spec.loader is None:
-                    raise TemplateError(f"{self.logical_id}: cannot load {path}")
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[unique] = module
-                spec.loader.exec_module(module)
-                self.module = module
-        return getattr(self.module, function_name)
+            os.environ.update(self.environment)
+            path = self.code_dir / f"{module_name.replace('.', '/')}.py"
+            unique = f"_local_{self.logical_id}_{uuid.uuid4().hex[:8]}"
+            spec = importlib.util.spec_from_file_location(unique, path)
+            if spec is None or spec.loader is None:
+                raise TemplateError(f"{self.logical_id}: cannot load {path}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[unique] = module
+            spec.loader.exec_module(module)
+        with self.pool_lock:
+            self.cold_starts += 1
+        return module
+
+    def warm_up(self, import_lock: threading.Lock) -> None:
+        module = self._new_container(import_lock)
+        with self.pool_lock:
+            self.idle.append(module)
+
+    @contextlib.contextmanager
+    def container(self, import_lock: threading.Lock) -> Iterator[Callable[[dict, Any], Any]]:
+        """A warm container's handler, or a cold-started new one when all are busy."""
+        with self.pool_lock:
+            module = self.idle.pop() if self.idle else None
+        if module is None:
+            module = self._new_container(import_lock)
+        try:
+            yield getattr(module, self.handler.rsplit(".", 1)[1])
+        finally:
+            with self.pool_lock:
+                self.idle.append(module)
 
 
 @dataclass
@@ -164,6 +191,8 @@ class LocalRuntime:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._moto.start()
         self.endpoint = f"http://127.0.0.1:{port}"
+        # moto keeps its state per process, shared by every server: one local runtime per process at a time.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._configure_process_environment()
         self.resolver = Resolver.create(
             self.template,
@@ -331,7 +360,7 @@ class LocalRuntime:
             self.functions[logical_id] = function
             self.stats[logical_id] = InvocationStats()
         for function in self.functions.values():
-            function.load(self._import_lock)
+            function.warm_up(self._import_lock)
 
     def _local_url(self, value: str) -> str:
         """The deployed API's URL (https://<id>.execute-api.<region>.amazonaws.com/<stage>) becomes the local one."""
@@ -340,14 +369,14 @@ class LocalRuntime:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function in-process as Lambda would, with a fresh context."""
         function = self.functions[logical_id]
-        handler = function.load(self._import_lock)
         context = LambdaContext(function.name, function.memory, function.timeout)
         stats = self.stats[logical_id]
         started = time.perf_counter()
         with self._busy_lock:
             self._busy += 1
         try:
-            return handler(event, context)
+            with function.container(self._import_lock) as handler:
+                return handler(event, context)
         except Exception:
             stats.errors += 1
             raise

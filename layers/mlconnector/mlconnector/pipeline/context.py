@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from mlconnector import registry
 from mlconnector.accounting import AccountingEngine
@@ -51,8 +52,8 @@ class Connector:
     def __init__(self, environment: Environment | None = None, profile: Profile | None = None) -> None:
         self.env = environment or Environment.from_env()
         self._profile = profile
-        self._sources: dict[str, StoreSource] = {}
-        self._targets: dict[str, ErpTarget] = {}
+        self._sources: dict[str, tuple[int, Any]] = {}
+        self._targets: dict[str, tuple[int, Any]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -73,29 +74,43 @@ class Connector:
         return StateStore(self.env.state_table)
 
     def source(self, name: str) -> StoreSource:
-        with self._lock:
-            if name not in self._sources:
-                conn = self.connection(name)
-                credentials = get_credentials(conn.secrets.store)
-                if conn.secrets.webhook:
-                    credentials = {**credentials, **get_credentials(conn.secrets.webhook)}
-                self._sources[name] = registry.store_class(conn.store_type)(name, conn.store, credentials)
-            return self._sources[name]
+        """The store adapter, rebuilt when its credentials change (rotation is picked up within the cache age)."""
+        conn = self.connection(name)
+        credentials = get_credentials(conn.secrets.store)
+        if conn.secrets.webhook:
+            credentials = {**credentials, **get_credentials(conn.secrets.webhook)}
+        return self._adapter(
+            self._sources,
+            name,
+            credentials,
+            lambda: registry.store_class(conn.store_type)(name, conn.store, credentials),
+        )
 
     def target(self, name: str) -> ErpTarget:
+        conn = self.connection(name)
+        credentials = get_credentials(conn.secrets.erp)
+        return self._adapter(
+            self._targets, name, credentials, lambda: registry.erp_class(conn.erp_type)(conn.erp, credentials)
+        )
+
+    def _adapter(self, cache: dict[str, tuple[int, Any]], name: str, credentials: dict[str, str], build: Any) -> Any:
+        fingerprint = hash(tuple(sorted(credentials.items())))
         with self._lock:
-            if name not in self._targets:
-                conn = self.connection(name)
-                credentials = get_credentials(conn.secrets.erp)
-                self._targets[name] = registry.erp_class(conn.erp_type)(conn.erp, credentials)
-            return self._targets[name]
+            cached = cache.get(name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            if cached:
+                cached[1].close()
+            adapter = build()
+            cache[name] = (fingerprint, adapter)
+            return adapter
 
     def engine(self, name: str) -> AccountingEngine:
         conn = self.connection(name)
         return AccountingEngine(name, conn.accounting, conn.reference_prefix)
 
     def close(self) -> None:
-        for adapter in [*self._sources.values(), *self._targets.values()]:
+        for _, adapter in [*self._sources.values(), *self._targets.values()]:
             adapter.close()
         self._sources.clear()
         self._targets.clear()
