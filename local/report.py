@@ -17,15 +17,16 @@ from local.stack import ExpectedDocument, LedgerDocument, LocalStack
 class Row:
     expected: ExpectedDocument
     documents: tuple[LedgerDocument, ...]
+    review_expected: bool = False
 
     @property
     def ok(self) -> bool:
-        return (
-            len(self.documents) == 1 and self.documents[0].balanced and self.documents[0].total == self.expected.total
-        )
+        return not self.problem
 
     @property
     def problem(self) -> str:
+        if self.review_expected:
+            return "posted although it must go to review" if self.documents else ""
         if not self.documents:
             return "not posted"
         if len(self.documents) > 1:
@@ -43,6 +44,7 @@ class RunReport:
     rows: list[Row] = field(default_factory=list)
     unexpected: list[LedgerDocument] = field(default_factory=list)
     events: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
     dead_letters: int = 0
     seconds: float = 0.0
 
@@ -52,7 +54,7 @@ class RunReport:
             all(row.ok for row in self.rows)
             and not self.unexpected
             and self.dead_letters == 0
-            and self.events["needs_review"] == 0
+            and self.events["needs_review"] == sum(1 for row in self.rows if row.review_expected)
         )
 
     @property
@@ -60,32 +62,44 @@ class RunReport:
         return self.events["duplicate_suppressed"] + self.events["already_posted"]
 
 
-def audit_events(stack: LocalStack) -> Counter:
+def audit_events(stack: LocalStack) -> tuple[Counter, Counter]:
+    """Counts of audit events, and of (event, connection, reason) for failures and reviews."""
     assert stack.runtime
     ddb = stack.runtime.client("dynamodb")
-    counter: Counter = Counter()
-    kwargs: dict[str, Any] = {"TableName": stack.runtime.outputs["AuditTableName"], "ProjectionExpression": "event"}
+    events: Counter = Counter()
+    reasons: Counter = Counter()
+    kwargs: dict[str, Any] = {"TableName": stack.runtime.outputs["AuditTableName"]}
     while True:
         page = ddb.scan(**kwargs)
-        counter.update(item["event"]["S"] for item in page["Items"])
+        for item in page["Items"]:
+            event = item["event"]["S"]
+            events[event] += 1
+            if event in ("failed", "needs_review", "dead_lettered"):
+                reason = item.get("detail", {}).get("M", {}).get("reason", {}).get("S", "")
+                reasons[(event, item.get("connection", {}).get("S", ""), reason[:160])] += 1
         if "LastEvaluatedKey" not in page:
-            return counter
+            return events, reasons
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def build_report(stack: LocalStack, seconds: float = 0.0) -> RunReport:
+def build_report(stack: LocalStack, seconds: float = 0.0, expected_reviews: set[str] | None = None) -> RunReport:
+    """Expected documents against the ERPs'; ``expected_reviews`` are references the scenario made
+    invalid on purpose (e.g. a refund that does not match its order): they must be in review, unposted."""
+    expected_reviews = expected_reviews or set()
     assert stack.runtime
     report = RunReport(seconds=seconds)
     for connection in stack.selected_connections():
-        expected = stack.stores[connection.store_type].expected(connection)
-        held = stack.erps[connection.erp_type].documents(connection)
+        expected = stack.stores[connection.name].expected(connection)
+        held = stack.erps[connection.name].documents(connection)
         by_reference: dict[str, list[LedgerDocument]] = {}
         for doc in held:
             by_reference.setdefault(doc.reference, []).append(doc)
         wanted = {e.reference for e in expected}
-        report.rows.extend(Row(e, tuple(by_reference.get(e.reference, ()))) for e in expected)
+        report.rows.extend(
+            Row(e, tuple(by_reference.get(e.reference, ())), e.reference in expected_reviews) for e in expected
+        )
         report.unexpected.extend(d for d in held if d.reference not in wanted)
-    report.events = audit_events(stack)
+    report.events, report.reasons = audit_events(stack)
     report.dead_letters = stack.runtime.queue_depth(stack.runtime.outputs["DeadLetterQueueUrl"])
     return report
 
@@ -104,7 +118,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
             row.expected.currency,
             f"{row.expected.total:,.2f}",
             doc.erp_id if doc else "—",
-            f"{doc.total:,.2f}" if doc else "—",
+            f"{doc.total:,.2f}" if doc else ("in review" if row.review_expected else "—"),
             "[green]✓[/green]" if row.ok else f"[red]{row.problem}[/red]",
         )
     console.print(table)
@@ -133,6 +147,13 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     ):
         summary.add_row(label, str(value))
     console.print(summary)
+    if report.reasons:
+        why = Table(title="Failed attempts and reviews, by reason")
+        for column in ("event", "connection", "reason", "count"):
+            why.add_column(column, justify="right" if column == "count" else "left")
+        for (event, connection, reason), n in report.reasons.most_common(15):
+            why.add_row(event, connection, reason, str(n))
+        console.print(why)
     verdict = "[bold green]RECONCILED[/bold green]" if report.reconciled else "[bold red]NOT RECONCILED[/bold red]"
     failed_rows = sum(1 for r in report.rows if not r.ok)
     console.print(f"{verdict}: {len(report.rows) - failed_rows} of {len(report.rows)} documents posted exactly once")

@@ -26,8 +26,8 @@ from mlconnector.profile import Connection
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def woocommerce_scenario(stack: LocalStack, connection: Connection, orders: int, seed: int) -> None:
-    woo = stack.stores["woocommerce"].state
+def woocommerce_scenario(stack: LocalStack, connection: Connection, orders: int, seed: int) -> set[str]:
+    woo = stack.stores[connection.name].state
     first = max(1, orders // 2)
     woo.generate_orders(first, seed, deliver=True)
     woo.drop_next_delivery = 1  # this order.created never arrives: only the poller can find it
@@ -40,10 +40,51 @@ def woocommerce_scenario(stack: LocalStack, connection: Connection, orders: int,
     line_refund, amount_refund = paid[0], paid[len(paid) // 2]
     woo.add_refund(line_refund["id"], lines={line_refund["line_items"][0]["id"]: 1}, reason="damaged")
     woo.add_refund(amount_refund["id"], amount="5.00", reason="goodwill")
+    return set()
 
 
-SCENARIOS: dict[str, Callable[[LocalStack, Connection, int, int], None]] = {
+def bigcommerce_scenario(stack: LocalStack, connection: Connection, orders: int, seed: int) -> set[str]:
+    bc = stack.stores[connection.name].state
+    first = max(1, orders // 2)
+    bc.generate_orders(first, seed, deliver=True)
+    bc.drop_next_delivery = 1
+    bc.generate_orders(1, seed + 1, deliver=True)
+    bc.duplicate_next_delivery = 1
+    bc.generate_orders(1, seed + 2, deliver=True)
+    bc.generate_orders(max(0, orders - first - 2), seed + 3, deliver=True)
+    paid_ids = connection.store.paid_status_ids  # type: ignore[attr-defined]
+    with bc.lock:
+        paid = [o for o in bc.orders.values() if o["status_id"] in paid_ids and o["status_id"] not in (4, 14)]
+        products = {oid: list(rows) for oid, rows in bc.products.items()}
+    line_refund, amount_refund = paid[0], paid[len(paid) // 2]
+    item = products[line_refund["id"]][0]
+    bc.add_refund(line_refund["id"], items=[{"item_type": "PRODUCT", "item_id": item["id"], "quantity": 1}])
+    bc.add_refund(amount_refund["id"], amount="5.00", reason="goodwill")
+    return set()
+
+
+def shopify_scenario(stack: LocalStack, connection: Connection, orders: int, seed: int) -> set[str]:
+    """Orders (some refunded by generation), a lost and a doubled webhook, and one refund whose
+    transactions do not match the order: it must go to review, never to the ledger."""
+    shop = stack.stores[connection.name].state
+    first = max(1, orders // 2)
+    shop.generate_orders(first, seed, deliver=True)
+    shop.drop_next_delivery = 1
+    shop.generate_orders(1, seed + 1, deliver=True)
+    shop.duplicate_next_delivery = 1
+    shop.generate_orders(1, seed + 2, deliver=True)
+    shop.generate_orders(max(0, orders - first - 2), seed + 3, deliver=True)
+    with shop.lock:
+        candidates = [o for o in shop.orders.values() if o["financial_status"] == "paid" and not o.get("refunds")]
+    target = candidates[-1]
+    refund = shop.add_refund(target["id"], lines=[(target["line_items"][0]["id"], 1)], mismatch="unknown_parent")
+    return {f"{connection.reference_prefix}{target['name']}-R{refund['id']}"}
+
+
+SCENARIOS: dict[str, Callable[[LocalStack, Connection, int, int], set[str]]] = {
     "woocommerce": woocommerce_scenario,
+    "bigcommerce": bigcommerce_scenario,
+    "shopify": shopify_scenario,
 }
 
 
@@ -67,13 +108,14 @@ def run(
                 f"local stack up: API {stack.runtime.api_url}, "
                 f"{len(selected)} connection(s): {', '.join(c.name for c in selected)}"
             )
+            in_review: set[str] = set()
             for connection in selected:
-                SCENARIOS[connection.store_type](stack, connection, orders, seed)
+                in_review |= SCENARIOS[connection.store_type](stack, connection, orders, seed)
             stack.runtime.wait_until_drained(timeout=timeout / 2)
             for connection in selected:
                 stack.poll(connection.name)
             drained = stack.runtime.wait_until_drained(timeout=timeout / 2)
-            report = build_report(stack, time.monotonic() - started)
+            report = build_report(stack, time.monotonic() - started, expected_reviews=in_review)
     print_report(report, console)
     console.print(f"handler logs: {log_path}")
     if not drained:

@@ -8,7 +8,9 @@ webhook keeper once so every store delivers to the local API.
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 import secrets as token_source
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +67,10 @@ class ErpSandbox:
     documents: Callable[[Connection], list[LedgerDocument]]
 
 
+def _dec(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
 # --- WooCommerce ------------------------------------------------------------------------------------
 def _start_woocommerce() -> StoreSandbox:
     from sandbox.woocommerce import WooState, create_app
@@ -76,37 +82,34 @@ def _start_woocommerce() -> StoreSandbox:
 
     def expected(connection: Connection) -> list[ExpectedDocument]:
         prefix = connection.reference_prefix
-        paid = set(connection.store.paid_statuses)  # type: ignore[attr-defined]
+        receipts = connection.accounting.posting_style == "ar_invoice"
         out = []
         with state.lock:
-            orders = [dict(o) for o in state.orders.values()]
-            refunds = {oid: list(rs) for oid, rs in state.refunds.items()}
+            orders = copy.deepcopy(list(state.orders.values()))
+            refunds = copy.deepcopy(state.refunds)
         for order in orders:
-            if order["status"] not in paid and not order.get("date_paid_gmt"):
+            if not order.get("date_paid_gmt"):
                 continue
-            number = str(order["number"])
-            cards = sum((Decimal(str(c["amount"])) for c in order.get("gift_cards") or ()), Decimal(0))
+            number, currency = str(order["number"]), order["currency"]
+            cards = [(str(c.get("id") or c.get("code")), _dec(c["amount"])) for c in order.get("gift_cards") or ()]
+            total = _dec(order["total"])
+            doc = f"{prefix}{number}"
             out.append(
-                ExpectedDocument(
-                    connection.name,
-                    f"{prefix}{number}",
-                    "order",
-                    number,
-                    Decimal(order["total"]) + cards,
-                    order["currency"],
-                )
+                ExpectedDocument(connection.name, doc, "order", number, total + sum(a for _, a in cards), currency)
             )
-            for refund in refunds.get(order["id"], []):
-                out.append(
-                    ExpectedDocument(
-                        connection.name,
-                        f"{prefix}{number}-R{refund['id']}",
-                        "refund",
-                        number,
-                        Decimal(refund["amount"]),
-                        order["currency"],
+            if receipts:
+                if total:
+                    out.append(
+                        ExpectedDocument(
+                            connection.name, f"{doc}-P{order['id']}:payment", "receipt", number, total, currency
+                        )
                     )
-                )
+                for card_id, amount in cards:
+                    ref = f"{doc}-P{order['id']}:gift_card:{card_id}"
+                    out.append(ExpectedDocument(connection.name, ref, "receipt", number, amount, currency))
+            for refund in refunds.get(order["id"], []):
+                ref = f"{doc}-R{refund['id']}"
+                out.append(ExpectedDocument(connection.name, ref, "refund", number, _dec(refund["amount"]), currency))
         return out
 
     return StoreSandbox(
@@ -119,6 +122,96 @@ def _start_woocommerce() -> StoreSandbox:
     )
 
 
+# --- BigCommerce ------------------------------------------------------------------------------------
+def _start_bigcommerce() -> StoreSandbox:
+    from sandbox.bigcommerce import BigCommerceState, create_app
+
+    state = BigCommerceState(quota=100_000)  # the local run is not about the platform's quota
+    server = serve(create_app(state))
+
+    def expected(connection: Connection) -> list[ExpectedDocument]:
+        prefix = connection.reference_prefix
+        paid = connection.store.paid_status_ids  # type: ignore[attr-defined]
+        out = []
+        with state.lock:
+            orders = copy.deepcopy(list(state.orders.values()))
+            refunds = copy.deepcopy(list(state.refunds.values()))
+        by_order: dict[int, list[dict[str, Any]]] = {}
+        for refund in refunds:
+            by_order.setdefault(refund["order_id"], []).append(refund)
+        for order in orders:
+            if order["status_id"] not in paid:
+                continue
+            number, currency = str(order["id"]), order["currency_code"]
+            out.append(
+                ExpectedDocument(
+                    connection.name, f"{prefix}{number}", "order", number, _dec(order["total_inc_tax"]), currency
+                )
+            )
+            for refund in by_order.get(order["id"], []):
+                ref = f"{prefix}{number}-R{refund['id']}"
+                out.append(
+                    ExpectedDocument(connection.name, ref, "refund", number, _dec(refund["total_amount"]), currency)
+                )
+        return out
+
+    return StoreSandbox(
+        "bigcommerce",
+        state,
+        server,
+        {"access_token": state.access_token, "client_secret": state.client_secret},
+        {"webhook_token": token_source.token_urlsafe(24)},
+        expected,
+    )
+
+
+# --- Shopify ----------------------------------------------------------------------------------------
+def _start_shopify() -> StoreSandbox:
+    from sandbox.shopify import ShopifyState, create_app
+
+    state = ShopifyState(shop_domain="local-shop.myshopify.com", bucket_size=80, leak_rate=40.0)
+    server = serve(create_app(state))
+    token = state.add_static_token()
+
+    def expected(connection: Connection) -> list[ExpectedDocument]:
+        prefix = connection.reference_prefix
+        paid = set(connection.store.paid_financial_statuses)  # type: ignore[attr-defined]
+        out = []
+        with state.lock:
+            orders = copy.deepcopy(list(state.orders.values()))
+        for order in orders:
+            if order["financial_status"] not in paid:
+                continue
+            number, currency = str(order["name"]), order["currency"]
+            out.append(
+                ExpectedDocument(
+                    connection.name, f"{prefix}{number}", "order", number, _dec(order["total_price"]), currency
+                )
+            )
+            for refund in order.get("refunds") or ():
+                amount = sum(
+                    (
+                        _dec(t["amount"])
+                        for t in refund.get("transactions") or ()
+                        if t["kind"] == "refund" and t["status"] == "success"
+                    ),
+                    Decimal(0),
+                )
+                if amount:
+                    ref = f"{prefix}{number}-R{refund['id']}"
+                    out.append(ExpectedDocument(connection.name, ref, "refund", number, amount, currency))
+        return out
+
+    return StoreSandbox(
+        "shopify",
+        state,
+        server,
+        {"access_token": token, "client_secret": state.client_secret},
+        {},
+        expected,
+    )
+
+
 # --- PeopleSoft -------------------------------------------------------------------------------------
 def _settlement_accounts(connection: Connection) -> set[str]:
     rules = connection.accounting
@@ -126,10 +219,12 @@ def _settlement_accounts(connection: Connection) -> set[str]:
     return {ref.account for ref in refs if ref is not None}
 
 
-def _start_peoplesoft() -> ErpSandbox:
+def _start_peoplesoft(auth: str = "wss") -> ErpSandbox:
     from sandbox.peoplesoft import PeopleSoftState, create_app
 
-    state = PeopleSoftState(auth="wss", password=token_source.token_urlsafe(16))
+    state = PeopleSoftState(
+        auth=auth, password=token_source.token_urlsafe(16), client_secret=token_source.token_urlsafe(16)
+    )
     server = serve(create_app(state))
 
     def documents(connection: Connection) -> list[LedgerDocument]:
@@ -141,27 +236,99 @@ def _start_peoplesoft() -> ErpSandbox:
                 continue
             reference = descr[4:].split(" | ", 1)[0]
             lines = journal.get("COLL_JRNL_LN", [])
-            base = sum((Decimal(str(li["PROP_MONETARY_AMOUNT"])) for li in lines), Decimal(0))
-            foreign = sum((Decimal(str(li["PROP_FOREIGN_AMOUNT"])) for li in lines), Decimal(0))
+            base = sum((_dec(li["PROP_MONETARY_AMOUNT"]) for li in lines), Decimal(0))
+            foreign = sum((_dec(li["PROP_FOREIGN_AMOUNT"]) for li in lines), Decimal(0))
             total = abs(
-                sum(
-                    (Decimal(str(li["PROP_FOREIGN_AMOUNT"])) for li in lines if li["PROP_ACCOUNT"] in settlement),
-                    Decimal(0),
-                )
+                sum((_dec(li["PROP_FOREIGN_AMOUNT"]) for li in lines if li["PROP_ACCOUNT"] in settlement), Decimal(0))
             )
             erp_id = f"{journal['KEYPROP_BUSINESS_UNIT']}/{journal['KEYPROP_JOURNAL_ID']}"
             out.append(LedgerDocument(reference, erp_id, base == 0 and foreign == 0, total))
         return out
 
-    return ErpSandbox("peoplesoft", state, server, {"username": state.username, "password": state.password}, documents)
+    credentials = (
+        {"client_id": state.client_id, "client_secret": state.client_secret}
+        if auth == "oauth2"
+        else {"username": state.username, "password": state.password}
+    )
+    return ErpSandbox("peoplesoft", state, server, credentials, documents)
 
 
-STORE_SANDBOXES: dict[str, Callable[[], StoreSandbox]] = {"woocommerce": _start_woocommerce}
-ERP_SANDBOXES: dict[str, Callable[[], ErpSandbox]] = {"peoplesoft": _start_peoplesoft}
-ENV_NAMES = {
-    "woocommerce": "SANDBOX_WOO_URL",
-    "peoplesoft": "SANDBOX_PSFT_URL",
+# --- JD Edwards -------------------------------------------------------------------------------------
+def _start_jdedwards() -> ErpSandbox:
+    from sandbox.jdedwards import JdeState, create_app
+
+    password = token_source.token_urlsafe(16)
+    state = JdeState(users={"MLC_USER": password})
+    server = serve(create_app(state))
+
+    def documents(connection: Connection) -> list[LedgerDocument]:
+        settlement = _settlement_accounts(connection)
+        out = []
+        for reference, batch in state.batches.items():
+            lines = batch["lines"]
+            base = sum((_dec(li["AA"]) for li in lines), Decimal(0))
+            total = abs(sum((_dec(li["AA"]) for li in lines if li["OBJ"] in settlement), Decimal(0)))
+            out.append(LedgerDocument(reference, f"{batch['batch']}/{batch['document']}", base == 0, total))
+        return out
+
+    return ErpSandbox("jdedwards", state, server, {"username": "MLC_USER", "password": password}, documents)
+
+
+# --- Oracle Fusion ----------------------------------------------------------------------------------
+def _start_fusion() -> ErpSandbox:
+    from sandbox.fusion import FusionState, create_app
+
+    state = FusionState(client_secret=token_source.token_urlsafe(16))
+    state.valid_combinations.add("101-23000-000")  # gift card liability
+    server = serve(create_app(state))
+
+    def documents(connection: Connection) -> list[LedgerDocument]:
+        out = []
+        for row in state.invoices + state.credit_memos:
+            out.append(
+                LedgerDocument(
+                    row["TransactionNumber"], str(row["CustomerTransactionId"]), True, abs(_dec(row["EnteredAmount"]))
+                )
+            )
+        for row in state.receipts:
+            out.append(
+                LedgerDocument(row["ReceiptNumber"], str(row["StandardReceiptId"]), True, abs(_dec(row["Amount"])))
+            )
+        return out
+
+    return ErpSandbox(
+        "fusion", state, server, {"client_id": state.client_id, "client_secret": state.client_secret}, documents
+    )
+
+
+STORE_SANDBOXES: dict[str, Callable[[], StoreSandbox]] = {
+    "woocommerce": _start_woocommerce,
+    "bigcommerce": _start_bigcommerce,
+    "shopify": _start_shopify,
 }
+ERP_SANDBOXES: dict[str, Callable[..., ErpSandbox]] = {
+    "peoplesoft": _start_peoplesoft,
+    "jdedwards": _start_jdedwards,
+    "fusion": _start_fusion,
+}
+
+
+def env_name(connection: str, side: str) -> str:
+    """``SANDBOX_<CONNECTION>_<STORE|ERP>_URL``: how config/local.yaml names a sandbox's address."""
+    return f"SANDBOX_{connection.upper().replace('-', '_')}_{side}_URL"
+
+
+class SandboxMap(dict):
+    """Sandboxes by connection name; looking one up by type gives the first connection's of that type."""
+
+    def __missing__(self, key: str) -> Any:
+        for sandbox in self.values():
+            if sandbox.kind == key:
+                return sandbox
+        raise KeyError(key)
+
+
+_ENV_REF = re.compile(r"\$\{(SANDBOX_[A-Z0-9_]+)\}")
 
 
 @dataclass
@@ -173,8 +340,8 @@ class LocalStack:
     parameters: dict[str, str] = field(default_factory=dict)
     run_schedules: bool = False
     api_port: int = 0
-    stores: dict[str, StoreSandbox] = field(default_factory=dict)
-    erps: dict[str, ErpSandbox] = field(default_factory=dict)
+    stores: SandboxMap = field(default_factory=SandboxMap)
+    erps: SandboxMap = field(default_factory=SandboxMap)
     runtime: LocalRuntime | None = None
     profile: Profile | None = None
 
@@ -185,7 +352,7 @@ class LocalStack:
         self.stop()
 
     def _selected(self, profile_text: str) -> list[Connection]:
-        placeholders = {name: "http://127.0.0.1:1" for name in ENV_NAMES.values() if name not in os.environ}
+        placeholders = {name: "http://127.0.0.1:1" for name in _ENV_REF.findall(profile_text) if name not in os.environ}
         os.environ.update(placeholders)
         try:
             profile = parse_profile(profile_text, str(self.profile_path))
@@ -200,15 +367,18 @@ class LocalStack:
         selected = self._selected(text)
         credentials: dict[str, dict[str, str]] = {}
         for connection in selected:
-            store = self.stores.get(connection.store_type) or STORE_SANDBOXES[connection.store_type]()
-            erp = self.erps.get(connection.erp_type) or ERP_SANDBOXES[connection.erp_type]()
-            self.stores[connection.store_type], self.erps[connection.erp_type] = store, erp
-            os.environ[ENV_NAMES[connection.store_type]] = store.server.url
-            os.environ[ENV_NAMES[connection.erp_type]] = erp.server.url
+            store = STORE_SANDBOXES[connection.store_type]()
+            erp_options = {"auth": connection.erp.auth} if connection.erp_type == "peoplesoft" else {}  # type: ignore[attr-defined]
+            erp = ERP_SANDBOXES[connection.erp_type](**erp_options)
+            self.stores[connection.name], self.erps[connection.name] = store, erp
+            os.environ[env_name(connection.name, "STORE")] = store.server.url
+            os.environ[env_name(connection.name, "ERP")] = erp.server.url
             credentials[connection.secrets.store] = store.credentials
             if connection.secrets.webhook:
                 credentials[connection.secrets.webhook] = store.webhook_credentials
             credentials[connection.secrets.erp] = erp.credentials
+        for name in set(_ENV_REF.findall(text)) - set(os.environ):
+            os.environ[name] = "http://127.0.0.1:1"  # a connection this stack does not run
         self.profile = parse_profile(text, str(self.profile_path))
         first = selected[0].name
         parameters = {

@@ -300,3 +300,25 @@ def test_parse_ib_responses_reads_cifault():
     is_ci, messages = parse_ib_responses(detail)
     assert is_ci and messages[0].number == (18, 2)
     assert messages[0].text.startswith("Data being added")
+
+
+def test_exchange_rate_fits_rate_mult_precision():
+    from mlconnector.targets.peoplesoft.mapping import journal_fields
+    from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
+
+    rate = Decimal(1) / Decimal("0.9123")  # a store's inverse rate: 28 significant digits
+    lines = (
+        PostingLine(
+            line_class=LineClass.CLEARING, account="101000", amount=Decimal("10"), base_amount=Decimal("10.96")
+        ),
+        PostingLine(
+            line_class=LineClass.REVENUE, account="400000", amount=Decimal("-10"), base_amount=Decimal("-10.96")
+        ),
+    )
+    posting = Posting(
+        kind=PostingKind.JOURNAL, reference="B1", connection="c", source_kind="order", source_id="1",
+        order_reference="1", accounting_date=date(2026, 1, 1), currency="EUR", base_currency="USD",
+        exchange_rate=rate, description="d", source_total=Decimal("10"), lines=lines,
+    )  # fmt: skip
+    payload = journal_fields(posting, PeopleSoftSettings(base_url="http://x"))
+    assert payload["PROP_RATE_MULT"] == Decimal("1.09613066")

@@ -216,7 +216,7 @@ def to_order(payload: Mapping[str, Any], paid_statuses: Iterable[str] = ("proces
             payments.append(
                 Payment(
                     payment_id=f"{order_id}:payment",
-                    method=str(payload.get("payment_method_title") or payload.get("payment_method") or ""),
+                    method=str(payload.get("payment_method") or payload.get("payment_method_title") or ""),
                     kind=PaymentKind.CAPTURE,
                     amount=gateway_total,
                     currency=currency,
@@ -291,7 +291,7 @@ def to_refund(payload: Mapping[str, Any]) -> Refund:
         transactions = (
             Payment(
                 payment_id=f"{order_id}:refund:{refund_id}",
-                method=str(payload.get("payment_method_title") or payload.get("payment_method") or ""),
+                method=str(payload.get("payment_method") or payload.get("payment_method_title") or ""),
                 amount=abs(amount),
                 currency=currency,
                 gateway=str(payload.get("payment_method") or ""),

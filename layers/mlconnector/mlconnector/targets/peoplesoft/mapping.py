@@ -14,13 +14,15 @@ Keys are deterministic so that a retried post finds what an earlier attempt comm
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mlconnector.documents import Posting
 from mlconnector.errors import ReviewError
 from mlconnector.models import Customer
 from mlconnector.targets.peoplesoft.settings import CHARTFIELD_LENGTHS, PeopleSoftSettings
+
+RATE_QUANTUM = Decimal("0.00000001")
 
 JOURNAL_ID_LENGTH = 10
 CUST_ID_LENGTH = 15
@@ -147,7 +149,8 @@ def journal_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, 
         "PROP_DESCR": journal_descr(posting),
         "PROP_FOREIGN_CURRENCY": posting.currency,
         "PROP_RT_TYPE": settings.rate_type,
-        "PROP_RATE_MULT": posting.exchange_rate,
+        # RATE_MULT holds 8 decimals; the line amounts are sent converted, so the rate is the record of it.
+        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
         "PROP_REVERSAL_CD": "N",
         "COLL_JRNL_LN": journal_lines(posting, settings),
     }
