@@ -14,6 +14,7 @@ import contextlib
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,6 +125,12 @@ def run(
     return 0 if report.reconciled else 1
 
 
+def quiet_local_warnings() -> None:
+    """Powertools' metric set is per process; with several local invocations in one process a flush
+    can find it empty. Deployed, each container is its own process, so the warning means nothing here."""
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE)
@@ -132,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--log", type=Path, default=ROOT / "reports" / "local-run.log")
     args = parser.parse_args(argv)
-    console = Console(width=max(132, Console().width))
+    console = Console(file=sys.stdout, width=max(132, Console().width))  # before stdout goes to the log
+    quiet_local_warnings()
     return run(args.profile, args.connections, args.orders, args.seed, console, args.log)
 
 

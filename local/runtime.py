@@ -152,6 +152,7 @@ class LocalRuntime:
         run_schedules: bool = False,
         api_port: int = 0,
         poll_wait_seconds: int = 1,
+        public_url: str | None = None,
     ) -> None:
         self.template = Template.load(template_path)
         self.root = Path(template_path).resolve().parent
@@ -163,6 +164,7 @@ class LocalRuntime:
         self.run_schedules = run_schedules
         self.api_port = api_port
         self.poll_wait_seconds = poll_wait_seconds
+        self.public_url = public_url.rstrip("/") if public_url else None
         self.functions: dict[str, LocalFunction] = {}
         self.stats: dict[str, InvocationStats] = {}
         self.outputs: dict[str, str] = {}
@@ -363,8 +365,9 @@ class LocalRuntime:
             function.warm_up(self._import_lock)
 
     def _local_url(self, value: str) -> str:
-        """The deployed API's URL (https://<id>.execute-api.<region>.amazonaws.com/<stage>) becomes the local one."""
-        return _EXECUTE_API.sub(self.api_url, value)
+        """The deployed API's URL (https://<id>.execute-api.<region>.amazonaws.com/<stage>) becomes the local
+        one, or ``public_url`` (a tunnel to the local API) when a real store must reach it."""
+        return _EXECUTE_API.sub(self.public_url or self.api_url, value)
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Invoke a function in-process as Lambda would, with a fresh context."""

@@ -9,6 +9,7 @@ webhook keeper once so every store delivers to the local API.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import secrets as token_source
@@ -340,6 +341,8 @@ class LocalStack:
     parameters: dict[str, str] = field(default_factory=dict)
     run_schedules: bool = False
     api_port: int = 0
+    secrets_file: Path | None = None
+    public_url: str | None = None
     stores: SandboxMap = field(default_factory=SandboxMap)
     erps: SandboxMap = field(default_factory=SandboxMap)
     runtime: LocalRuntime | None = None
@@ -366,6 +369,9 @@ class LocalStack:
         text = self.profile_path.read_text(encoding="utf-8")
         selected = self._selected(text)
         credentials: dict[str, dict[str, str]] = {}
+        if self.secrets_file:  # a trial run against real systems: their credentials, no sandboxes
+            credentials = json.loads(self.secrets_file.read_text(encoding="utf-8"))
+            selected = []
         for connection in selected:
             store = STORE_SANDBOXES[connection.store_type]()
             erp_options = {"auth": connection.erp.auth} if connection.erp_type == "peoplesoft" else {}  # type: ignore[attr-defined]
@@ -380,7 +386,7 @@ class LocalStack:
         for name in set(_ENV_REF.findall(text)) - set(os.environ):
             os.environ[name] = "http://127.0.0.1:1"  # a connection this stack does not run
         self.profile = parse_profile(text, str(self.profile_path))
-        first = selected[0].name
+        first = (self.connections or [c.name for c in self.profile.connections])[0]
         parameters = {
             "CustomerName": self.profile.customer,
             "PrimaryConnection": first,
@@ -395,6 +401,7 @@ class LocalStack:
             secrets=credentials,
             run_schedules=self.run_schedules,
             api_port=self.api_port,
+            public_url=self.public_url,
         )
         self.runtime.start()
         self.keep_webhooks()

@@ -41,7 +41,6 @@ class Polling(Strict):
     resources: tuple[str, ...] = ("orders", "customers", "refunds")
     overlap_seconds: int = Field(default=600, ge=0, le=86_400)
     backfill_from: datetime = Field(description="Where the first poll starts (timezone-aware)")
-    schedule: str = "rate(5 minutes)"
 
     @field_validator("backfill_from")
     @classmethod
