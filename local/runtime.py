@@ -120,7 +120,7 @@ class LocalFunction:
     def container(self, import_lock: threading.Lock) -> Iterator[Callable[[dict, Any], Any]]:
         """A warm container's handler, or a cold-started new one when all are busy."""
         with self.pool_lock:
-            module = self.idle.pop() if self.idle else None
+            module = self.idle.pop(0) if self.idle else None  # oldest first: every warm container gets reused
         if module is None:
             module = self._new_container(import_lock)
         try:

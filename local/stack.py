@@ -409,7 +409,10 @@ class LocalStack:
 
     def keep_webhooks(self) -> dict[str, Any]:
         assert self.runtime
-        return self.runtime.trigger_schedule("WebhookKeeperFunction", "KeepWebhooks")
+        names = [c.name for c in self.selected_connections()]
+        return self.runtime.trigger_schedule(
+            "WebhookKeeperFunction", "KeepWebhooks", input_override={"connections": names}
+        )
 
     def poll(self, connection: str) -> dict[str, Any]:
         """Run the poller for one connection now, with the Input its schedule would send."""

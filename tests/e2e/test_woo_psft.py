@@ -39,7 +39,13 @@ def new_paid_order(woo, *, deliver: bool = True) -> dict:
     return woo.create_order(
         lines=[
             {"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12", "price": "59.99", "quantity": 1},
-            {"product_id": 102, "name": "Organic Coffee Beans 1kg", "sku": "COF-ORG-1KG", "price": "24.95", "quantity": 2},
+            {
+                "product_id": 102,
+                "name": "Organic Coffee Beans 1kg",
+                "sku": "COF-ORG-1KG",
+                "price": "24.95",
+                "quantity": 2,
+            },
         ],
         billing={"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com"},
         coupon={"code": "welcome10", "percent": "10"},
