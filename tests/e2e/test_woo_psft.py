@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from local.stack import LocalStack
-from tests.support.stack import event_counts, events_for, journals_for
+from tests.support.stack import audit_items, event_counts, events_for, journals_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +133,54 @@ def test_erp_down_lands_the_record_in_the_dlq_with_the_reason(stack):
     events = events_for(stack, f"woo-psft|order|{order['id']}")
     assert events.count("failed") == 3 and events[-1] == "dead_lettered"
     assert journals_for(stack, f"W{order['number']}") == []
+
+
+def test_disabled_hook_is_reactivated_and_the_poller_posts_what_it_missed(stack):
+    woo = stack.stores["woo-psft"].state
+    secret_name = "ml-connector/local/woo-psft/webhook"
+    good = stack.stores["woo-psft"].webhook_credentials
+    stack.runtime.put_secret(secret_name, {"webhook_secret": "rotated-elsewhere"})  # every delivery now gets 401
+    failed = [new_paid_order(woo) for _ in range(7)]  # WooCommerce disables a hook on the 7th failure
+    hook = next(h for h in woo.webhooks.values() if h.topic == "order.created")
+    assert hook.status == "disabled"
+    stack.runtime.put_secret(secret_name, good)
+    missed = [new_paid_order(woo) for _ in range(2)]  # created while disabled: never delivered
+    assert stack.runtime.wait_until_drained(timeout=60)
+    assert all(journals_for(stack, f"W{o['number']}") == [] for o in failed + missed)
+
+    result = stack.keep_webhooks()
+    assert result["woo-psft"]["order.created"] == "reactivated"
+    assert woo.webhooks[hook.id].status == "active"
+    stack.poll("woo-psft")
+    assert stack.runtime.wait_until_drained(timeout=60)
+    for order in failed + missed:
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+    assert event_counts(stack)["webhook_keeper"] >= 2
+
+
+def test_invalid_chartfield_combination_goes_to_review_and_the_rest_of_the_batch_posts(stack):
+    woo = stack.stores["woo-psft"].state
+    psft = stack.erps["woo-psft"].state
+    psft.account_deptids = {"410000": {"EQUIP"}}  # equipment revenue may not carry DEPTID WEB
+    woo.drop_next_delivery = 10**6  # enqueue them together through the poller: one batch
+    bad = new_paid_order(woo)  # the kettle maps to 410000 with DEPTID WEB
+    coffee = [
+        woo.create_order(
+            lines=[{"product_id": 102, "name": "Beans", "sku": "COF-ORG-1KG", "price": "24.95", "quantity": n}],
+            billing={"email": f"c{n}@example.com"},
+            shipping="4.00",
+        )
+        for n in (1, 2, 3)
+    ]
+    woo.drop_next_delivery = 0
+    stack.poll("woo-psft")
+    assert stack.runtime.wait_until_drained(timeout=60)
+
+    assert journals_for(stack, f"W{bad['number']}") == []
+    for order in coffee:
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+    rows = [i for i in audit_items(stack) if i["pk"]["S"] == f"woo-psft|order|{bad['id']}"]
+    review = [i for i in rows if i["event"]["S"] == "needs_review"]
+    assert len(review) == 1
+    assert "Invalid ChartField combination" in review[0]["detail"]["M"]["reason"]["S"]
+    assert stack.runtime.queue_depth(stack.runtime.outputs["DeadLetterQueueUrl"]) == 0
