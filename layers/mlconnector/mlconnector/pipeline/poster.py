@@ -89,6 +89,9 @@ class Poster:
             self._poison(record, receive_count, exc)
             self._back_off(record, receive_count)
             raise
+        # The delivery id ties this record's log lines to the receiver's; the business key to the audit trail.
+        logger.set_correlation_id(envelope.delivery_id or envelope.business_key)
+        logger.append_keys(record=envelope.record_key, version=envelope.version, message_id=record.message_id)
         try:
             outcome = self.process(envelope)
         except Exception as exc:
