@@ -30,6 +30,7 @@ serve: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 test-fast: venv

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import signal
 import sys
@@ -23,6 +22,7 @@ from rich.console import Console
 
 from local.run import quiet_local_warnings
 from local.stack import DEFAULT_PROFILE, LocalStack
+from mlconnector.ops.stack import write_outputs_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         with stack:
             runtime = stack.runtime
             assert runtime
-            outputs = {**runtime.outputs, "Endpoint": runtime.endpoint, "ApiUrl": runtime.api_url}
-            args.outputs.write_text(json.dumps(outputs, indent=2))
+            write_outputs_file(runtime.outputs, args.outputs, runtime.endpoint)  # where `mlc --endpoint-url` looks
             base = args.public_url.rstrip("/") + "/webhooks" if args.public_url else f"{runtime.api_url}/webhooks"
             console.print(f"[bold]ml-connector local stack[/bold] (embedded AWS at {runtime.endpoint})")
             for c in stack.selected_connections():

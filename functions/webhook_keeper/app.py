@@ -21,6 +21,4 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     metrics.add_metric(name="KeeperRuns", unit=MetricUnit.Count, value=1)
     connections = event.get("connections") or None
     reports = keep_webhooks(connector, os.environ["WEBHOOK_BASE_URL"], connections)
-    return {
-        r.connection: {"error": r.error} if r.error else {s.topic: s.action for s in r.statuses} for r in reports
-    }
+    return {r.connection: {"error": r.error} if r.error else {s.topic: s.action for s in r.statuses} for r in reports}

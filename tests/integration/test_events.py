@@ -14,7 +14,7 @@ from local.template import Template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*/*.json"))
-SAMPLE_WEBHOOK_SECRET = "sample-webhook-secret&amp;1"  # noqa: S105 - documented sample in events/README.md
+SAMPLE_WEBHOOK_SECRET = "sample-webhook-secret&amp;1"
 
 
 def _api_body(result: dict[str, Any]) -> dict[str, Any]:

@@ -11,11 +11,13 @@ import os
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
-
 NAMESPACE_DEFAULT = "MlConnector"
+SERVICE_DEFAULT = "ml-connector"
+
+# Explicit defaults, so importing the library outside a function (the CLI, tests) still yields valid EMF.
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_DEFAULT))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE_DEFAULT))
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_DEFAULT))
 
 
 def count(name: str, connection: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

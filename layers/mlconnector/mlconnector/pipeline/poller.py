@@ -29,7 +29,7 @@ class PollResult:
     watermark: datetime | None
 
 
-def _envelope(connection: str, record: ChangedRecord, origin: Origin) -> Envelope:
+def envelope_for(connection: str, record: ChangedRecord, origin: Origin) -> Envelope:
     envelope = Envelope(
         connection=connection,
         kind=record.kind,
@@ -74,7 +74,7 @@ def poll(
         pending.clear()
 
     for record in source.changed_since(resource, since):
-        pending.append(_envelope(connection_name, record, origin))
+        pending.append(envelope_for(connection_name, record, origin))
         newest = record.modified_at if newest is None or record.modified_at > newest else newest
         total += 1
         if len(pending) >= BATCH:
