@@ -29,6 +29,9 @@ EXPECTED: dict[str, Callable[[Any], None]] = {
     "webhook_receiver/woocommerce-ping.json": lambda r: r["statusCode"] == 200 and _api_body(r)["message"] == "pong",
     "poller/poll-woo-psft.json": lambda r: r["connection"] == "woo-psft" and set(r["polled"]) == {"orders", "refunds"},
     "poster/sqs-woocommerce-order.json": lambda r: r == {"batchItemFailures": []},
+    "reconciler/reconcile-day.json": lambda r: (
+        r["day"] == "2026-11-22" and r["connections"]["woo-psft"]["differences"] == 0
+    ),
     "webhook_keeper/keep-webhooks.json": lambda r: all(a == "ok" for a in r["woo-psft"].values()),
 }
 

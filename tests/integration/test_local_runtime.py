@@ -37,6 +37,7 @@ def test_resources_match_the_template(runtime):
         "PollerFunction",
         "PosterFunction",
         "WebhookKeeperFunction",
+        "ReconcilerFunction",
     }
     assert runtime.outputs["WebhookBaseUrl"] == f"{runtime.api_url}/webhooks/"
     keeper = runtime.functions["WebhookKeeperFunction"]

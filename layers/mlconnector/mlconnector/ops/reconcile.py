@@ -287,3 +287,32 @@ def write_html(report: ReconReport, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")
     return path
+
+
+# --- the scheduled check ----------------------------------------------------------------------------
+def record_reconciliation(connector: Connector, day: date, connections: list[str] | None = None) -> dict[str, dict]:
+    """Reconcile ``day`` and say so: one audit entry per connection and a ``ReconciliationDifferences``
+    metric, so an alarm can fire. Returns the per-connection summary."""
+    from mlconnector.aws.audit import AuditEvent
+    from mlconnector.observability import count, logger
+
+    report = reconcile(connector, day, connections)
+    summary: dict[str, dict] = {}
+    for name in report.connections:
+        rows = [r for r in report.rows if r.connection == name]
+        differences = [r for r in rows if not r.ok]
+        summary[name] = {
+            "checked": sum(1 for r in rows if r.status != "in ERP only"),
+            "differences": len(differences),
+            "statuses": dict(Counter(r.status for r in differences)),
+        }
+        connector.audit.record_raw(
+            f"{name}|reconciliation|{day.isoformat()}",
+            AuditEvent.RECONCILED,
+            day=day.isoformat(),
+            checked=summary[name]["checked"],
+            differences=[f"{r.reference}: {r.status}" for r in differences[:200]],
+        )
+        count("ReconciliationDifferences", name, len(differences))
+        logger.info("reconciliation", extra={"connection": name, "day": day.isoformat(), **summary[name]})
+    return summary
