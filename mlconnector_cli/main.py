@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
-from mlconnector.errors import ProfileError
+from mlconnector.errors import ConnectorError, ProfileError
 from mlconnector.profile import load_profile
 
 EXIT_OK = 0
@@ -305,6 +305,42 @@ def check(options: Options, connection: str) -> None:
 
 
 # --- backfill ---------------------------------------------------------------------------------------
+@cli.command("peoplesoft-wsdl")
+@click.argument("connection")
+@click.option(
+    "--dest", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to write the WSDLs to."
+)
+@click.option(
+    "--service",
+    "services",
+    multiple=True,
+    default=("CUSTOMER_CI", "JOURNAL_ENTRY_CI"),
+    show_default=True,
+    help="Component Interface name (repeatable).",
+)
+@pass_options
+def peoplesoft_wsdl(options: Options, connection: str, dest: Path, services: tuple[str, ...]) -> None:
+    """Download CONNECTION's CI-based service WSDLs from the customer's listening connector and check them.
+
+    Each WSDL must load offline under the run-time settings and offer Create/Find/Get/Update, or
+    nothing is written. Point the profile's `erp.wsdl_dir` at DEST and ship it with the layer.
+    """
+    from mlconnector.aws.secrets import get_credentials
+    from mlconnector.targets.peoplesoft import download_wsdls
+
+    with usage_errors():
+        connector, _ = options.connector()
+        conn = connector.connection(connection)
+        if conn.erp_type != "peoplesoft":
+            fail(f"{connection} posts to {conn.erp_type}, not PeopleSoft")
+        try:
+            written = download_wsdls(conn.erp, get_credentials(conn.secrets.erp), dest, list(services))
+        except ConnectorError as exc:
+            fail(f"PeopleSoft WSDLs not written: {exc}", EXIT_PROBLEM)
+    for path in written:
+        console().print(f"checked and written: {path}")
+
+
 @cli.command("backfill")
 @click.argument("connection")
 @click.option("--since", required=True, help="ISO date or date-time to backfill from (UTC if no zone).")

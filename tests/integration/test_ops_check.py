@@ -99,3 +99,14 @@ def test_unreadable_secret_and_unknown_connection(env):
     assert json.dumps(good) not in result.output
 
     assert mlc(env, "check", "no-such-connection").exit_code == 2
+
+
+def test_peoplesoft_wsdl_download_from_the_listening_connector(env, tmp_path):
+    dest = tmp_path / "wsdl"
+    result = mlc(env, "peoplesoft-wsdl", "woo-psft", "--dest", str(dest))
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in dest.glob("*.wsdl"))
+    assert names == ["CI_CUSTOMER_CI.1.wsdl", "CI_JOURNAL_ENTRY_CI.1.wsdl"]
+    unknown = mlc(env, "peoplesoft-wsdl", "woo-psft", "--dest", str(tmp_path / "none"), "--service", "NO_SUCH_CI")
+    assert unknown.exit_code == 1 and "not written" in unknown.output
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
