@@ -3,20 +3,36 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements-run.lock pyproject.toml | sha1sum | cut -c1-12)
+TEST_STAMP := $(VENV)/.test-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# The locks pin every package (pip freeze), so pip installs them as they are: no resolving, no .pyc compiling.
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-compile
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv run serve test test-fast lint format bench build validate clean
+.PHONY: venv venv-test run serve test test-fast lint format bench build validate clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it (pyenv install 3.12) or set PYTHON=/path/to/python3.12" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
-	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
-	@rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+
+# What make run / serve / mlc need (a subset of requirements.lock, same versions).
+$(RUN_STAMP): requirements-run.lock pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -r requirements-run.lock
+	$(PIP_INSTALL) --no-build-isolation -e .
+	$(BIN)/python -m pip check -q
+	@rm -f $(VENV)/.run-*
 	@touch $@
 
-venv: $(STAMP)
+# Everything, for the suite, benchmarks and sam build.
+$(TEST_STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP_INSTALL) -r requirements.lock
+	$(PIP_INSTALL) --no-build-isolation -e .
+	$(BIN)/python -m pip check -q
+	@rm -f $(VENV)/.test-*
+	@touch $@
+
+venv: $(RUN_STAMP)
+venv-test: $(TEST_STAMP)
 
 ## run: full sync on the embedded local stack against the sandboxes, print the report, exit 0 only if reconciled
 run: venv
@@ -27,32 +43,32 @@ serve: venv
 	$(BIN)/python -m local.serve
 
 ## test: the whole suite (lint, template checks, unit, integration, end-to-end)
-test: venv
+test: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-test-fast: venv
+test-fast: venv-test
 	$(BIN)/pytest -m "not slow" -x -q
 
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: venv-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 ## bench: benchmarks; figures printed and written to bench-results/, no pass/fail
-bench: venv
+bench: venv-test
 	$(BIN)/python -m tests.bench
 
 ## build: sam build without Docker (python3.12 must be on PATH)
-build: venv
+build: venv-test
 	PATH="$(dir $(PYTHON)):$$PATH" $(BIN)/sam build --template template.yaml
 
-validate: venv
+validate: venv-test
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 
