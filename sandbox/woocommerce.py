@@ -1387,7 +1387,7 @@ class WooApp:
             links.append(f'<{base}?{urlencode({**query, "page": page + 1})}>; rel="next"')
         if links:
             headers["Link"] = ", ".join(links)
-        return _json_response(items[start : start + per_page], headers=headers)
+        return _json_response(copy.deepcopy(items[start : start + per_page]), headers=headers)
 
     def _date_filters(self, request: Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         args = request.args
@@ -1466,30 +1466,30 @@ class WooApp:
         if request.method == "POST":
             raise RestError(501, "rest_not_implemented", "The simulator creates orders through WooState.create_order.")
         statuses = [s for s in request.args.get("status", "any").split(",") if s]
-        with self.state.lock:
-            records = copy.deepcopy(list(self.state.orders.values()))
-        if "any" in statuses:
-            records = [r for r in records if r["status"] != "trash"]
-        else:
-            records = [r for r in records if r["status"] in statuses]
-        if request.args.get("customer"):
-            records = [r for r in records if str(r["customer_id"]) == request.args["customer"]]
-        records = self._id_filters(request, self._date_filters(request, records))
-        records = self._sort(
-            request,
-            records,
-            {
-                "date": lambda r: r["date_created_gmt"],
-                "id": lambda r: r["id"],
-                "include": lambda r: r["id"],
-                "title": lambda r: r["id"],
-                "slug": lambda r: r["id"],
-                "modified": lambda r: r["date_modified_gmt"],
-            },
-            "date",
-            "desc",
-        )
-        return self._paginate(request, records, "orders")
+        with self.state.lock:  # filter and sort references; only the page served is copied (see _paginate)
+            records = list(self.state.orders.values())
+            if "any" in statuses:
+                records = [r for r in records if r["status"] != "trash"]
+            else:
+                records = [r for r in records if r["status"] in statuses]
+            if request.args.get("customer"):
+                records = [r for r in records if str(r["customer_id"]) == request.args["customer"]]
+            records = self._id_filters(request, self._date_filters(request, records))
+            records = self._sort(
+                request,
+                records,
+                {
+                    "date": lambda r: r["date_created_gmt"],
+                    "id": lambda r: r["id"],
+                    "include": lambda r: r["id"],
+                    "title": lambda r: r["id"],
+                    "slug": lambda r: r["id"],
+                    "modified": lambda r: r["date_modified_gmt"],
+                },
+                "date",
+                "desc",
+            )
+            return self._paginate(request, records, "orders")
 
     def do_order(self, request: Request, body: dict[str, Any], oid: int) -> Response:
         with self.state.lock:

@@ -241,6 +241,10 @@ class Poster:
         fingerprint = _customer_fingerprint(customer)
         known = state.binding(name, "customer", customer.source_id)
         if known and known.get("fingerprint") == fingerprint:
+            if envelope.kind is RecordKind.CUSTOMER:  # the record's own outcome: nothing to change in the ERP
+                self.connector.audit.record(
+                    envelope, AuditEvent.ALREADY_POSTED, erp_customer_id=known["erp_id"], unchanged=True
+                )
             return known["erp_id"]
         erp_id = self.connector.target(name).upsert_customer(customer, known["erp_id"] if known else None)
         state.bind(name, "customer", customer.source_id, erp_id, fingerprint=fingerprint)

@@ -1,0 +1,173 @@
+"""Poster throughput: orders per second into PeopleSoft, with a zero-latency ERP and with a 50 ms ERP.
+
+Each run is a fresh local stack (woo-psft, ``ErpMaxConcurrency`` = the cap): orders are generated
+in the WooCommerce sandbox without webhooks, one poll puts them all on the queue, and the poster
+drains it. Throughput is measured between the first ``processing`` and the last outcome in the
+audit trail. With ERP latency L and c ERP calls per order, a cap of N concurrent pollers can at
+best post ``N / (c * L)`` orders per second; efficiency is the measured rate over that ideal.
+The ERP call count comes from the PeopleSoft sandbox's own request counters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from tests.bench.common import ApiCalls, say, stdout_to_file, write_result
+
+CONNECTION = "woo-psft"
+CAP = int(os.environ.get("BENCH_POSTER_CAP", "5"))
+ORDERS_FAST = int(os.environ.get("BENCH_POSTER_ORDERS_FAST", "600"))
+ORDERS_SLOW = int(os.environ.get("BENCH_POSTER_ORDERS_SLOW", "400"))
+OVERHEAD_REQUESTS = ("wsdl", "xsd")
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (strings/numbers as text, maps recursively)."""
+
+    def size(value: dict[str, Any]) -> int:
+        ((kind, inner),) = value.items()
+        if kind == "M":
+            return 3 + sum(len(k) + size(v) for k, v in inner.items())
+        if kind == "L":
+            return 3 + sum(size(v) for v in inner)
+        if kind in ("SS", "NS"):
+            return sum(len(str(v)) for v in inner)
+        if kind == "BOOL" or kind == "NULL":
+            return 1
+        return len(str(inner).encode())
+
+    return sum(len(k) + size(v) for k, v in item.items())
+
+
+def table_profile(stack: Any, output: str) -> dict[str, Any]:
+    """Item count and mean/max item size of one table (scanned through moto)."""
+    ddb = stack.runtime.client("dynamodb")
+    sizes: list[int] = []
+    kwargs: dict[str, Any] = {"TableName": stack.runtime.outputs[output]}
+    while True:
+        page = ddb.scan(**kwargs)
+        sizes.extend(item_bytes(i) for i in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return {
+        "items": len(sizes),
+        "mean_bytes": round(sum(sizes) / len(sizes), 1) if sizes else 0,
+        "max_bytes": max(sizes, default=0),
+        "wru_per_write": math.ceil((sum(sizes) / len(sizes)) / 1024) if sizes else 1,
+    }
+
+
+def one_run(orders: int, latency: float, seed: int) -> dict[str, Any]:
+    from local.stack import LocalStack
+    from tests.support.stack import audit_items
+
+    with (
+        ApiCalls() as calls,
+        stdout_to_file() as log,
+        LocalStack(connections=[CONNECTION], parameters={"ErpMaxConcurrency": str(CAP)}) as stack,
+    ):
+        woo = stack.stores[CONNECTION].state
+        psft = stack.erps[CONNECTION].state
+        woo.generate_orders(orders, seed=seed, deliver=False)
+        psft.latency_seconds = latency
+        before = Counter(psft.requests)
+        calls.reset()
+        log_start = log.stat().st_size
+        stack.poll(CONNECTION)
+        drained = stack.runtime.wait_until_drained(timeout=600)
+        log_bytes = log.stat().st_size - log_start
+        items = audit_items(stack)
+        erp_requests = Counter(psft.requests)
+        erp_requests.subtract(before)
+        stats = stack.runtime.stats["PosterFunction"]
+        tables = {name: table_profile(stack, f"{name}TableName") for name in ("Audit", "State", "Idempotency")}
+        table_names = {stack.runtime.outputs[f"{name}TableName"]: name for name in tables}
+        api = calls.snapshot()
+        poster_api = {k: v for (role, k), v in calls.by_role.items() if role == "PosterFunction"}
+        aws_seconds = calls.seconds_by_role["PosterFunction"]
+        ddb_items = {f"{op}:{table_names.get(t, t)}": n for (op, t), n in calls.items.items()}
+    log.unlink(missing_ok=True)
+
+    events = Counter(i["event"]["S"] for i in items)
+    processing = [_ts(i["at"]["S"]) for i in items if i["event"]["S"] == "processing"]
+    outcomes = [_ts(i["at"]["S"]) for i in items if i["event"]["S"] in ("posted", "skipped", "needs_review")]
+    elapsed = max(outcomes) - min(processing)
+    posted = events["posted"]
+    records = events["posted"] + events["skipped"] + events["needs_review"]
+    erp_calls = sum(n for name, n in erp_requests.items() if name not in OVERHEAD_REQUESTS and n > 0)
+    calls_per_order = erp_calls / posted if posted else float("nan")
+    rate = posted / elapsed
+    figures: dict[str, Any] = {
+        "orders_generated": orders,
+        "records_processed": records,
+        "orders_posted": posted,
+        "skipped_not_paid": events["skipped"],
+        "drained": drained,
+        "erp_latency_ms": latency * 1000,
+        "concurrency_cap": CAP,
+        "seconds": round(elapsed, 2),
+        "orders_per_second": round(rate, 1),
+        "erp_calls": erp_calls,
+        "erp_calls_per_order": round(calls_per_order, 2),
+        "erp_requests": dict(sorted((k, v) for k, v in erp_requests.items() if v)),
+        "poster_invocations": stats.invocations,
+        "poster_busy_ms_per_record": round(sum(stats.durations_ms) / max(1, records), 1),
+        "poster_ms_per_record_in_aws_calls": round(aws_seconds * 1000 / max(1, records), 1),
+        "poster_ms_per_record_waiting_on_erp_latency": round(erp_calls * latency * 1000 / max(1, records), 1),
+        "aws_calls": api,
+        "poster_aws_calls_per_record": {k: round(v / max(1, records), 2) for k, v in sorted(poster_api.items())},
+        "dynamodb_items_written_per_record": {k: round(v / max(1, records), 2) for k, v in sorted(ddb_items.items())},
+        "tables": tables,
+        "log_bytes_per_record": round(log_bytes / max(1, records), 1),
+        "events": dict(events),
+    }
+    if latency:
+        ideal = CAP / (calls_per_order * latency)
+        figures["ideal_orders_per_second"] = round(ideal, 1)
+        figures["efficiency"] = round(rate / ideal, 3)
+        # Had every poster container its own CPU and AWS answered instantly, each record would take the
+        # ERP wait plus the connector's own work: the efficiency the connector's code alone allows.
+        busy = figures["poster_busy_ms_per_record"]
+        erp_ms = figures["poster_ms_per_record_waiting_on_erp_latency"]
+        own = max(0.0, busy - erp_ms - figures["poster_ms_per_record_in_aws_calls"])
+        figures["connector_own_ms_per_record"] = round(own, 1)
+        figures["efficiency_without_emulated_aws"] = round(erp_ms / (erp_ms + own), 3) if erp_ms else None
+    return figures
+
+
+def run() -> dict[str, Any]:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    say(f"== poster: cap {CAP}; {ORDERS_FAST} orders with a 0 ms ERP, {ORDERS_SLOW} orders with a 50 ms ERP")
+    fast = one_run(ORDERS_FAST, 0.0, seed=101)
+    say(
+        f"  0 ms ERP:  {fast['orders_per_second']} orders/s ({fast['orders_posted']} posted in {fast['seconds']} s; "
+        f"{fast['erp_calls_per_order']} ERP calls/order; poster busy {fast['poster_busy_ms_per_record']} ms/record)"
+    )
+    slow = one_run(ORDERS_SLOW, 0.05, seed=202)
+    say(
+        f"  50 ms ERP: {slow['orders_per_second']} orders/s of an ideal {slow['ideal_orders_per_second']} "
+        f"= {slow['efficiency']:.2f} ({slow['erp_calls_per_order']} ERP calls/order, {slow['seconds']} s)"
+    )
+    say(
+        f"  per record: poster busy {slow['poster_busy_ms_per_record']} ms = ERP wait "
+        f"{slow['poster_ms_per_record_waiting_on_erp_latency']} ms + moto AWS calls "
+        f"{slow['poster_ms_per_record_in_aws_calls']} ms + connector {slow['connector_own_ms_per_record']} ms"
+    )
+    figures = {"zero_latency": fast, "erp_50ms": slow}
+    write_result("poster", figures)
+    return figures
+
+
+if __name__ == "__main__":
+    run()
