@@ -18,6 +18,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -187,13 +188,9 @@ class LocalRuntime:
         self.stop()
 
     def start(self) -> LocalRuntime:
-        from moto.server import ThreadedMotoServer
-
         port = free_port()
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self._moto.start()
         self.endpoint = f"http://127.0.0.1:{port}"
-        # moto keeps its state per process, shared by every server: one local runtime per process at a time.
+        self._moto = _start_moto(port, self.endpoint)
         requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._configure_process_environment()
         self.resolver = Resolver.create(
@@ -222,7 +219,11 @@ class LocalRuntime:
         if self._api:
             self._api.stop()
         if self._moto:
-            self._moto.stop()
+            self._moto.terminate()
+            try:
+                self._moto.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
 
     def _configure_process_environment(self) -> None:
         """Point every boto3 client in this process (handlers included) at the embedded AWS."""
@@ -629,6 +630,26 @@ class LocalRuntime:
     # --- convenience -------------------------------------------------------------------------------
     def post_webhook(self, connection: str, body: bytes, headers: Mapping[str, str]) -> requests.Response:
         return requests.post(self.webhook_url(connection), data=body, headers=dict(headers), timeout=10)
+
+
+def _start_moto(port: int, endpoint: str, timeout: float = 30.0) -> subprocess.Popen:
+    """The embedded AWS: moto's server in its own process, so it runs on another core than the handlers."""
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter running moto's server module
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the embedded AWS (moto server) exited with code {process.returncode}")
+        try:
+            requests.get(f"{endpoint}/moto-api/data.json", timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"the embedded AWS did not start on port {port} within {timeout:.0f}s")
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
