@@ -6,7 +6,10 @@ REST inquiry under the RESTListeningConnector. Behaviour follows PeopleSoft wher
 CIFault with IBResponse for Component Interface errors, "Data being added conflicts with
 existing data" on duplicate keys, "No rows exist for the specified keys" on Get, Find matching
 "begins with", JOURNAL_ID ``NEXT`` auto-numbering, unbalanced journals and invalid ChartField
-combinations refused. Fault injection: latency, HTTP 500s, a seeded error rate, a timeout after
+combinations refused. AR pending items (AR_PENDING_ITEM_CI: distributions, signed debit-positive,
+must sum to -ENTRY_AMT; a payment must name an existing invoice item and lowers its BAL_AMT) and
+vouchers (VCHR_EXPRESS: distributions sum to their line, lines to GROSS_AMT) are modelled on the
+staging records, like the shipped WSDLs. Fault injection: latency, HTTP 500s, a seeded error rate, a timeout after
 commit, and DTD-carrying responses.
 """
 
@@ -46,9 +49,17 @@ NS_WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 NS_XSD = "http://www.w3.org/2001/XMLSchema"
 NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 
-DECIMAL_FIELDS = {"MONETARY_AMOUNT", "FOREIGN_AMOUNT", "RATE_MULT"}
-DATE_FIELDS = {"JOURNAL_DATE"}
-INT_FIELDS = {"JOURNAL_LINE"}
+DECIMAL_FIELDS = {
+    "MONETARY_AMOUNT",
+    "FOREIGN_AMOUNT",
+    "RATE_MULT",
+    "ENTRY_AMT",
+    "BAL_AMT",
+    "GROSS_AMT",
+    "MERCHANDISE_AMT",
+}
+DATE_FIELDS = {"JOURNAL_DATE", "ACCOUNTING_DT", "DUE_DT", "INVOICE_DT"}
+INT_FIELDS = {"JOURNAL_LINE", "ITEM_LINE", "DST_SEQ_NUM", "VOUCHER_LINE_NUM", "DISTRIB_LINE_NUM"}
 
 DEFAULT_ACCOUNTS = frozenset(
     {"100000", "101000", "110000", "120000", "121000", "200000", "210000", "220000", "230000", "400000"}
@@ -87,6 +98,8 @@ class PeopleSoftState:
     business_units: set[str] = field(default_factory=lambda: {"US001"})
     #: Accounts that exist; None accepts any account.
     valid_accounts: set[str] | None = field(default_factory=lambda: set(DEFAULT_ACCOUNTS))
+    #: Vendors that exist (VCHR_EXPRESS VENDOR_ID); None accepts any vendor.
+    vendor_ids: set[str] | None = None
     #: Combination edits: ACCOUNT -> allowed DEPTIDs ("" = blank DEPTID). Accounts not listed accept any DEPTID.
     account_deptids: dict[str, set[str]] = field(default_factory=dict)
     inquiry_operations: dict[str, str] = field(
@@ -135,6 +148,18 @@ class PeopleSoftState:
         with self.lock:
             rows = self._records.get("CUSTOMER_CI", {}).values()
             return {row["KEYPROP_CUST_ID"]: copy.deepcopy(row) for row in rows}
+
+    @property
+    def ar_items(self) -> list[dict[str, Any]]:
+        """Stored AR pending items (deep copies), in creation order; an invoice's BAL_AMT reflects its payments."""
+        with self.lock:
+            return copy.deepcopy(list(self._records.get("AR_PENDING_ITEM_CI", {}).values()))
+
+    @property
+    def vouchers(self) -> list[dict[str, Any]]:
+        """Stored vouchers (deep copies), in creation order."""
+        with self.lock:
+            return copy.deepcopy(list(self._records.get("VCHR_EXPRESS", {}).values()))
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued OAuth2 token now (the client still believes they are valid)."""
@@ -343,11 +368,37 @@ def _key_names(data: dict[str, Any]) -> list[str]:
 KEYS = {
     "CUSTOMER_CI": ("KEYPROP_SETID", "KEYPROP_CUST_ID"),
     "JOURNAL_ENTRY_CI": ("KEYPROP_BUSINESS_UNIT", "KEYPROP_JOURNAL_ID", "KEYPROP_JOURNAL_DATE"),
+    "AR_PENDING_ITEM_CI": (
+        "KEYPROP_GROUP_BU",
+        "KEYPROP_GROUP_ID",
+        "KEYPROP_BUSINESS_UNIT",
+        "KEYPROP_CUST_ID",
+        "KEYPROP_ITEM",
+        "KEYPROP_ITEM_LINE",
+    ),
+    "VCHR_EXPRESS": ("KEYPROP_BUSINESS_UNIT", "KEYPROP_VOUCHER_ID"),
 }
 FIND_OUT = {
     "CUSTOMER_CI": ("PROP_NAME1", "PROP_EMAILID", "PROP_CUSTOMER_REF", "PROP_CUST_STATUS"),
     "JOURNAL_ENTRY_CI": ("PROP_DESCR", "PROP_SOURCE", "PROP_JRNL_HDR_STATUS"),
+    "AR_PENDING_ITEM_CI": (
+        "PROP_ENTRY_TYPE",
+        "PROP_ENTRY_AMT",
+        "PROP_BAL_AMT",
+        "PROP_CURRENCY_CD",
+        "PROP_DOCUMENT",
+        "PROP_DESCR",
+    ),
+    "VCHR_EXPRESS": (
+        "PROP_INVOICE_ID",
+        "PROP_VENDOR_ID",
+        "PROP_GROSS_AMT",
+        "PROP_TXN_CURRENCY_CD",
+        "PROP_ENTRY_STATUS",
+        "PROP_DESCR",
+    ),
 }
+AR_ENTRY_TYPES = {"IN": 1, "DM": 1, "CR": -1, "PY": -1}
 
 
 class _Gateway:
@@ -380,19 +431,7 @@ class _Gateway:
             if number in seen:
                 raise CIError(18, 2, f"Data being added conflicts with existing data. JOURNAL_LINE={number} (18,2)")
             seen.add(number)
-            account = line.get("PROP_ACCOUNT", "")
-            deptid = line.get("PROP_DEPTID", "")
-            valid = self.state.valid_accounts
-            if not account or (valid is not None and account not in valid):
-                raise CIError(5830, 10, f"Invalid ChartField value: ACCOUNT={account} on line {number}.", keys)
-            allowed = self.state.account_deptids.get(account)
-            if allowed is not None and deptid not in allowed:
-                raise CIError(
-                    5830,
-                    11,
-                    f"Invalid ChartField combination: ACCOUNT={account}, DEPTID={deptid} (line {number}).",
-                    keys,
-                )
+            self._check_chartfields(line, f"line {number}", keys)
         base = sum((line.get("PROP_MONETARY_AMOUNT", Decimal(0)) for line in lines), Decimal(0))
         if base != 0:
             debits = sum(
@@ -412,11 +451,109 @@ class _Gateway:
             if total != 0:
                 raise CIError(5830, 21, f"Journal is out of balance in {currency} by {total}.", keys)
 
+    def _check_chartfields(self, line: dict[str, Any], where: str, keys: dict[str, Any]) -> None:
+        account = line.get("PROP_ACCOUNT", "")
+        deptid = line.get("PROP_DEPTID", "")
+        valid = self.state.valid_accounts
+        if not account or (valid is not None and account not in valid):
+            raise CIError(5830, 10, f"Invalid ChartField value: ACCOUNT={account} on {where}.", keys)
+        allowed = self.state.account_deptids.get(account)
+        if allowed is not None and deptid not in allowed:
+            raise CIError(
+                5830, 11, f"Invalid ChartField combination: ACCOUNT={account}, DEPTID={deptid} ({where}).", keys
+            )
+
+    def _invoice_item(self, row: dict[str, Any], item: str) -> dict[str, Any] | None:
+        """The stored IN/DM item of the same business unit and customer with this ITEM, if any."""
+        for other in self._table("AR_PENDING_ITEM_CI").values():
+            if (
+                other["KEYPROP_BUSINESS_UNIT"] == row["KEYPROP_BUSINESS_UNIT"]
+                and other["KEYPROP_CUST_ID"] == row["KEYPROP_CUST_ID"]
+                and other["KEYPROP_ITEM"] == item
+                and other.get("PROP_ENTRY_TYPE") in ("IN", "DM")
+            ):
+                return other
+        return None
+
+    def _check_ar_item(self, row: dict[str, Any]) -> None:
+        """Pending-item edits. Sign convention (as in PS_PENDING_DST): distributions are signed debit-positive
+        and offset the item, so they sum to -ENTRY_AMT; ARUPDATE generates the AR line itself."""
+        keys = {k: row[k] for k in KEYS["AR_PENDING_ITEM_CI"]}
+        for name in ("KEYPROP_GROUP_BU", "KEYPROP_BUSINESS_UNIT"):
+            if row[name] not in self.state.business_units:
+                raise CIError(6030, 1, f"Invalid Business Unit {row[name]}.", keys)
+        customers = {c["KEYPROP_CUST_ID"] for c in self._table("CUSTOMER_CI").values()}
+        if row["KEYPROP_CUST_ID"] not in customers:
+            raise CIError(6030, 2, f"Invalid value for CUST_ID: {row['KEYPROP_CUST_ID']} is not a customer.", keys)
+        entry_type = row.get("PROP_ENTRY_TYPE", "")
+        if entry_type not in AR_ENTRY_TYPES:
+            raise CIError(6030, 3, f"Invalid ENTRY_TYPE {entry_type}.", keys)
+        amount = row.get("PROP_ENTRY_AMT", Decimal(0))
+        if amount == 0 or (amount > 0) != (AR_ENTRY_TYPES[entry_type] > 0):
+            raise CIError(6030, 4, f"ENTRY_AMT {amount} has the wrong sign for entry type {entry_type}.", keys)
+        dsts = row.get("COLL_PENDING_DST", [])
+        if not dsts:
+            raise CIError(6030, 5, "Pending item has no distribution lines.", keys)
+        seen = set()
+        for dst in dsts:
+            number = dst["KEYPROP_DST_SEQ_NUM"]
+            if number in seen:
+                raise CIError(18, 2, f"Data being added conflicts with existing data. DST_SEQ_NUM={number} (18,2)")
+            seen.add(number)
+            self._check_chartfields(dst, f"distribution {number}", keys)
+        total = sum((dst.get("PROP_FOREIGN_AMOUNT", Decimal(0)) for dst in dsts), Decimal(0))
+        if total != -amount:
+            raise CIError(6030, 20, f"Distribution lines total {total} but must offset the item amount {amount}.", keys)
+        if entry_type == "PY" and self._invoice_item(row, row["KEYPROP_ITEM"]) is None:
+            raise CIError(6030, 30, f"Item {row['KEYPROP_ITEM']} does not exist for this customer.", keys)
+        document = row.get("PROP_DOCUMENT", "")
+        if entry_type == "CR" and document and self._invoice_item(row, document) is None:
+            raise CIError(6030, 31, f"Document {document} is not an item of this customer.", keys)
+
+    def _check_voucher(self, row: dict[str, Any]) -> None:
+        keys = {k: row[k] for k in KEYS["VCHR_EXPRESS"]}
+        if row["KEYPROP_BUSINESS_UNIT"] not in self.state.business_units:
+            raise CIError(7030, 1, f"Invalid Business Unit {row['KEYPROP_BUSINESS_UNIT']}.", keys)
+        if row["KEYPROP_VOUCHER_ID"] == "NEXT":
+            raise CIError(
+                7030, 2, "VOUCHER_ID NEXT is not accepted by this sandbox (keys must be deterministic).", keys
+            )
+        vendor = row.get("PROP_VENDOR_ID", "")
+        if not vendor or (self.state.vendor_ids is not None and vendor not in self.state.vendor_ids):
+            raise CIError(7030, 3, f"Invalid value for VENDOR_ID: {vendor}.", keys)
+        lines = row.get("COLL_VCHR_LINE_STG", [])
+        if not lines:
+            raise CIError(7030, 5, "Voucher has no lines.", keys)
+        gross = row.get("PROP_GROSS_AMT", Decimal(0))
+        line_total = Decimal(0)
+        for line in lines:
+            number = line["KEYPROP_VOUCHER_LINE_NUM"]
+            dists = line.get("COLL_VCHR_DIST_STG", [])
+            if not dists:
+                raise CIError(7030, 6, f"Voucher line {number} has no distribution lines.", keys)
+            for dist in dists:
+                self._check_chartfields(
+                    dist, f"voucher line {number} distribution {dist['KEYPROP_DISTRIB_LINE_NUM']}", keys
+                )
+            merchandise = line.get("PROP_MERCHANDISE_AMT", Decimal(0))
+            dist_total = sum((d.get("PROP_MERCHANDISE_AMT", Decimal(0)) for d in dists), Decimal(0))
+            if dist_total != merchandise:
+                raise CIError(
+                    7030, 20, f"Voucher line {number}: distributions {dist_total} differ from {merchandise}.", keys
+                )
+            line_total += merchandise
+        if line_total != gross:
+            raise CIError(7030, 21, f"Voucher lines total {line_total} but GROSS_AMT is {gross}.", keys)
+
     def _check(self, ci: str, row: dict[str, Any]) -> None:
         if ci == "CUSTOMER_CI":
             self._check_customer(row)
         elif ci == "JOURNAL_ENTRY_CI":
             self._check_journal(row)
+        elif ci == "AR_PENDING_ITEM_CI":
+            self._check_ar_item(row)
+        elif ci == "VCHR_EXPRESS":
+            self._check_voucher(row)
 
     # verbs -----------------------------------------------------------------------------------------
 
@@ -446,10 +583,23 @@ class _Gateway:
                     dict(zip(KEYS[ci], key, strict=True)),
                 )
             self._check(ci, row)
+            if ci == "AR_PENDING_ITEM_CI":
+                self._apply_ar_item(row)
+            elif ci == "VCHR_EXPRESS":
+                row.setdefault("PROP_ENTRY_STATUS", "R")
             row["_LASTUPDDT"] = datetime.now(UTC).date()
             table[key] = row
         keys = {k: row[k] for k in KEYS[ci]}
         return {"notification": 1, "detail": {ci: keys}}, True
+
+    def _apply_ar_item(self, row: dict[str, Any]) -> None:
+        """What ARUPDATE would do at once: an item opens with its amount; a payment lowers its item's balance."""
+        if row["PROP_ENTRY_TYPE"] == "PY":
+            invoice = self._invoice_item(row, row["KEYPROP_ITEM"])
+            invoice["PROP_BAL_AMT"] = invoice.get("PROP_BAL_AMT", invoice["PROP_ENTRY_AMT"]) + row["PROP_ENTRY_AMT"]
+            row["PROP_BAL_AMT"] = Decimal(0)
+        else:
+            row["PROP_BAL_AMT"] = row["PROP_ENTRY_AMT"]
 
     def get(self, op: _Operation, data: dict[str, Any]) -> dict[str, Any]:
         with self.state.lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,16 +10,20 @@ import pytest
 import requests
 from lxml import etree
 
+from mlconnector.accounting import AccountingEngine, MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
-from mlconnector.models import Address, Customer
+from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
 from mlconnector.targets.peoplesoft import (
     PeopleSoftSettings,
     PeopleSoftTarget,
     download_wsdls,
+    item_id_for,
     journal_id_for,
     load_wsdl,
 )
+from mlconnector.targets.peoplesoft.client import CIFaultError
+from mlconnector.targets.peoplesoft.mapping import voucher_fields
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from sandbox.runner import serve
 
@@ -360,12 +364,14 @@ def test_journal_id_collision_is_review_not_a_false_match(sandbox):
     assert len(state.journals) == 1
 
 
-def test_unsupported_posting_styles_are_review(sandbox):
-    _, url = sandbox(auth="wss")
+def test_voucher_without_vendor_is_review(sandbox):
+    # Vouchers are supported now (see the AR/voucher tests below); without a vendor they go to review.
+    state, url = sandbox(auth="wss")
     target = make_target(url)
     voucher = journal().model_copy(update={"kind": PostingKind.VOUCHER})
-    with pytest.raises(ReviewError, match="not supported"):
+    with pytest.raises(ReviewError, match="voucher_vendor_id"):
         target.create_posting(voucher, None)
+    assert state.requests["CI_VCHR_EXPRESS_C"] == 0
 
 
 def test_inquiry_reads_journals_and_customers_in_windows(sandbox):
@@ -479,3 +485,233 @@ def test_sandbox_unknown_node_is_a_gateway_fault(sandbox):
     target = PeopleSoftTarget(PeopleSoftSettings(base_url=url, auth="wss", node="PSFT_XX", retry_attempts=1), USER)
     with pytest.raises(TransientError, match="unknown node PSFT_XX"):
         target.find_posting(journal())
+
+
+# -- AR pending items and vouchers (posting_style ar_invoice / voucher) ----------------------------------------
+
+STYLE_RULES = {
+    "base_currency": "USD",
+    "default_chartfields": {"DEPTID": "100"},
+    "default_revenue": {"account": "400000", "chartfields": {"PRODUCT": "WEB"}},
+    "default_tax": {"account": "220000"},
+    "default_payment": {"account": "101000"},
+    "discounts": {"account": "410000"},
+    "shipping": {"account": "420000"},
+    "fees": {"account": "430000"},
+    "receivable": {"account": "120000"},
+    "refunds": {"account": "450000"},
+    "rounding": {"account": "999999"},
+}
+T0 = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+
+
+def style_engine(style: str) -> AccountingEngine:
+    return AccountingEngine("woo-psft", MappingRules.model_validate({**STYLE_RULES, "posting_style": style}), "W")
+
+
+def web_order(number: str = "5001", *, customer_id: str = "42", refunds=()) -> Order:
+    # 2 hoodies: 100.00 before a 10.00 coupon, 9.00 tax, 10.00 shipping; paid 109.00 by card.
+    return Order(
+        source_id=number,
+        number=number,
+        status="processing",
+        paid=True,
+        currency="USD",
+        created_at=T0,
+        updated_at=T0,
+        paid_at=T0,
+        customer=customer(customer_id),
+        lines=(
+            OrderLine(
+                line_id="1",
+                sku="HOOD",
+                name="Hoodie",
+                quantity=Decimal(2),
+                subtotal=Decimal("100.00"),
+                total=Decimal("90.00"),
+                tax=Decimal("9.00"),
+                tax_code="US-TX",
+            ),
+        ),
+        shipping_lines=(ShippingLine(method="flat_rate", total=Decimal("10.00")),),
+        payments=(
+            Payment(payment_id="p1", method="stripe", amount=Decimal("109.00"), currency="USD", transaction_id="ch_1"),
+        ),
+        refunds=tuple(refunds),
+        total=Decimal("109.00"),
+        total_tax=Decimal("9.00"),
+    )
+
+
+def partial_refund(order_number: str = "5001") -> Refund:
+    return Refund(
+        source_id="77", order_id=order_number, amount=Decimal("50.00"), currency="USD", reason="damaged", created_at=T0
+    )
+
+
+def _post_ar_like_pipeline(target: PeopleSoftTarget, posting: Posting, cust_id: str | None, attempts: int = 5) -> str:
+    for _ in range(attempts):
+        try:
+            return target.find_posting(posting) or target.create_posting(posting, cust_id)
+        except TransientError:
+            continue
+    raise AssertionError("never posted")
+
+
+def _dst_total(item: dict) -> Decimal:
+    return sum((d["PROP_FOREIGN_AMOUNT"] for d in item["COLL_PENDING_DST"]), Decimal(0))
+
+
+def test_ar_invoice_receipt_and_credit_memo_as_pending_items(sandbox):
+    state, url = sandbox(auth="wss")
+    target = make_target(url)
+    cust_id = target.upsert_customer(customer("42"))
+    engine = style_engine("ar_invoice")
+    refund = partial_refund()
+    order = web_order(refunds=[refund])
+    invoice, receipt = engine.order_postings(order)
+    credit_memo = engine.refund_posting(order, refund)
+    assert (invoice.kind, receipt.kind, credit_memo.kind) == (
+        PostingKind.AR_INVOICE,
+        PostingKind.RECEIPT,
+        PostingKind.CREDIT_MEMO,
+    )
+
+    ids = [_post_ar_like_pipeline(target, p, cust_id) for p in (invoice, receipt, credit_memo)]
+    items = state.ar_items
+    assert len(items) == 3 and len(set(ids)) == 3
+    inv, pay, cm = items
+    item = item_id_for(invoice.reference)
+    assert item == "W5001"
+    # Invoice: IN item for the receivable, revenue/discount/tax/shipping as distributions offsetting it.
+    assert (inv["PROP_ENTRY_TYPE"], inv["KEYPROP_ITEM"], inv["KEYPROP_CUST_ID"]) == ("IN", item, cust_id)
+    assert inv["PROP_ENTRY_AMT"] == Decimal("109.000")
+    assert _dst_total(inv) == Decimal("-109.000")
+    by_account = {d["PROP_ACCOUNT"]: d["PROP_FOREIGN_AMOUNT"] for d in inv["COLL_PENDING_DST"]}
+    assert by_account == {
+        "400000": Decimal("-100.000"),
+        "410000": Decimal("10.000"),
+        "220000": Decimal("-9.000"),
+        "420000": Decimal("-10.000"),
+    }
+    assert inv["PROP_DESCR"].startswith(f"ref:{invoice.reference} | ")
+    assert inv["PROP_BAL_AMT"] == 0  # paid in full by the receipt
+    # Receipt: PY against the invoice's item, the clearing line as its distribution.
+    assert (pay["PROP_ENTRY_TYPE"], pay["KEYPROP_ITEM"], pay["PROP_ENTRY_AMT"]) == ("PY", item, Decimal("-109.000"))
+    assert [(d["PROP_ACCOUNT"], d["PROP_FOREIGN_AMOUNT"]) for d in pay["COLL_PENDING_DST"]] == [
+        ("101000", Decimal("109.000"))
+    ]
+    assert pay["KEYPROP_GROUP_ID"] != inv["KEYPROP_GROUP_ID"]
+    # Credit memo: CR item of its own, naming the original invoice item.
+    assert (cm["PROP_ENTRY_TYPE"], cm["PROP_ENTRY_AMT"], cm["PROP_DOCUMENT"]) == ("CR", Decimal("-50.000"), item)
+    assert cm["KEYPROP_ITEM"] == item_id_for(credit_memo.reference)
+    assert _dst_total(cm) == Decimal("50.000")
+    assert f"reverses {invoice.reference}" in cm["PROP_DESCR"]
+
+    # Each is found again by ITEM, and posting again changes nothing.
+    assert [target.find_posting(p) for p in (invoice, receipt, credit_memo)] == ids
+    assert [target.create_posting(p, cust_id) for p in (invoice, receipt, credit_memo)] == ids
+    assert len(state.ar_items) == 3
+
+
+@pytest.mark.parametrize("mode", ["sleep", "504"])
+def test_ar_items_and_voucher_posted_once_after_timeout_after_commit(sandbox, mode):
+    state, url = sandbox(
+        auth="wss",
+        timeout_after_commit=True,
+        timeout_after_commit_first_attempt_only=True,
+        timeout_after_commit_mode=mode,
+        timeout_after_commit_seconds=1.0,
+    )
+    target = make_target(url, timeout_seconds=0.4, voucher_vendor_id="STRIPE")
+    cust_id = target.upsert_customer(customer("43"))
+    invoice, receipt = style_engine("ar_invoice").order_postings(web_order("5002", customer_id="43"))
+    ids = [_post_ar_like_pipeline(target, p, cust_id) for p in (invoice, receipt)]
+    (voucher,) = style_engine("voucher").order_postings(web_order("5003"))
+    voucher_id = _post_ar_like_pipeline(target, voucher, None)
+    assert len(set(ids)) == 2
+    assert len(state.ar_items) == 2 and len(state.vouchers) == 1
+    assert state.requests["timeout_after_commit"] == 4  # the customer, two items and the voucher
+    assert [target.find_posting(p) for p in (invoice, receipt, voucher)] == [*ids, voucher_id]
+
+
+def test_ar_item_without_customer_is_review_before_any_call(sandbox):
+    state, url = sandbox(auth="wss")
+    target = make_target(url)
+    invoice, _ = style_engine("ar_invoice").order_postings(web_order())
+    assert target.find_posting(invoice) is None
+    with pytest.raises(ReviewError, match="CUST_ID"):
+        target.create_posting(invoice, None)
+    assert state.requests["CI_AR_PENDING_ITEM_CI_C"] == 0
+
+
+def test_receipt_before_its_invoice_is_refused_by_peoplesoft(sandbox):
+    state, url = sandbox(auth="wss")
+    target = make_target(url)
+    cust_id = target.upsert_customer(customer("42"))
+    _, receipt = style_engine("ar_invoice").order_postings(web_order())
+    with pytest.raises(CIFaultError, match="does not exist"):
+        target.create_posting(receipt, cust_id)
+    assert state.ar_items == []
+
+
+def test_voucher_created_once_and_found_by_invoice_id(sandbox):
+    state, url = sandbox(auth="basic", vendor_ids={"STRIPE"})
+    target = make_target(url, "basic", voucher_vendor_id="STRIPE")
+    (voucher,) = style_engine("voucher").order_postings(web_order("5004"))
+    assert voucher.kind is PostingKind.VOUCHER
+    assert target.find_posting(voucher) is None
+    erp_id = target.create_posting(voucher, None)
+    (stored,) = state.vouchers
+    assert erp_id == f"US001/{stored['KEYPROP_VOUCHER_ID']}" and len(stored["KEYPROP_VOUCHER_ID"]) == 8
+    assert stored["PROP_INVOICE_ID"] == voucher.reference == "W5004"
+    assert (stored["PROP_VENDOR_ID"], stored["PROP_VOUCHER_STYLE"]) == ("STRIPE", "ADJ")
+    assert stored["PROP_GROSS_AMT"] == -voucher.source_total == Decimal("-109.000")
+    (line,) = stored["COLL_VCHR_LINE_STG"]
+    dists = line["COLL_VCHR_DIST_STG"]
+    assert sum((d["PROP_MERCHANDISE_AMT"] for d in dists), Decimal(0)) == stored["PROP_GROSS_AMT"]
+    assert "101000" not in {d["PROP_ACCOUNT"] for d in dists}  # the clearing line is the AP side
+    assert stored["PROP_DESCR"].startswith("ref:W5004 | ")
+    assert target.find_posting(voucher) == erp_id
+    assert target.create_posting(voucher, None) == erp_id  # duplicate key -> the committed voucher
+    assert len(state.vouchers) == 1
+
+
+def test_voucher_without_vendor_configured_is_review(sandbox):
+    state, url = sandbox(auth="wss")
+    target = make_target(url)
+    (voucher,) = style_engine("voucher").order_postings(web_order())
+    with pytest.raises(ReviewError, match="voucher_vendor_id"):
+        target.find_posting(voucher)
+    with pytest.raises(ReviewError, match="voucher_vendor_id"):
+        target.create_posting(voucher, None)
+    assert state.requests["CI_VCHR_EXPRESS_F"] == state.requests["CI_VCHR_EXPRESS_C"] == 0
+
+
+def test_voucher_for_unknown_vendor_and_bad_chartfields_are_peoplesoft_faults(sandbox):
+    state, url = sandbox(auth="wss", vendor_ids={"ADYEN"}, account_deptids={"400000": {"200"}})
+    target = make_target(url, voucher_vendor_id="STRIPE")
+    (voucher,) = style_engine("voucher").order_postings(web_order())
+    with pytest.raises(ReviewError, match="VENDOR_ID"):
+        target.create_posting(voucher, None)
+    target = make_target(url, voucher_vendor_id="ADYEN")
+    with pytest.raises(ReviewError, match="Invalid ChartField combination: ACCOUNT=400000, DEPTID=100"):
+        target.create_posting(voucher, None)
+    cust_id = target.upsert_customer(customer("42"))
+    invoice, _ = style_engine("ar_invoice").order_postings(web_order())
+    with pytest.raises(ReviewError, match="Invalid ChartField combination"):
+        target.create_posting(invoice, cust_id)
+    assert state.vouchers == [] and state.ar_items == []
+
+
+def test_voucher_id_collision_is_review(sandbox):
+    state, url = sandbox(auth="wss")
+    target = make_target(url, voucher_vendor_id="STRIPE")
+    (voucher,) = style_engine("voucher").order_postings(web_order("5005"))
+    # Another document already owns this posting's VOUCHER_ID (a hash collision): never overwritten or adopted.
+    squatter = voucher_fields(voucher, target.settings) | {"PROP_INVOICE_ID": "OTHER-1", "PROP_DESCR": "ref:OTHER-1"}
+    target.client.service("VCHR_EXPRESS").call("C", **squatter)
+    assert target.find_posting(voucher) is None
+    with pytest.raises(ReviewError, match="VOUCHER_ID collision"):
+        target.create_posting(voucher, None)
+    assert len(state.vouchers) == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,16 +10,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from mlconnector.accounting import AccountingEngine, MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError
-from mlconnector.models import Address, Customer
-from mlconnector.targets.peoplesoft import PeopleSoftSettings, customer_id_for, journal_id_for
+from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
+from mlconnector.targets.peoplesoft import (
+    PeopleSoftSettings,
+    customer_id_for,
+    group_id_for,
+    invoice_id_for,
+    item_id_for,
+    journal_id_for,
+    voucher_id_for,
+)
 from mlconnector.targets.peoplesoft.client import PeopleSoftConnection, load_wsdl, parse_ib_responses, wsdl_path
 from mlconnector.targets.peoplesoft.mapping import (
+    ar_item,
+    ar_item_fields,
     customer_props,
+    invoice_reference_of,
     journal_descr,
     journal_fields,
     journal_lines,
+    voucher_fields,
 )
 from mlconnector.targets.peoplesoft.target import same_reference
 
@@ -322,3 +335,182 @@ def test_exchange_rate_fits_rate_mult_precision():
     )  # fmt: skip
     payload = journal_fields(posting, PeopleSoftSettings(base_url="http://x"))
     assert payload["PROP_RATE_MULT"] == Decimal("1.09613066")
+
+
+# -- AR pending items and vouchers ------------------------------------------------------------------------
+
+STYLE_RULES = {
+    "base_currency": "USD",
+    "default_chartfields": {"DEPTID": "100"},
+    "default_revenue": {"account": "400000"},
+    "default_tax": {"account": "220000"},
+    "default_payment": {"account": "101000"},
+    "discounts": {"account": "410000"},
+    "shipping": {"account": "420000"},
+    "fees": {"account": "430000"},
+    "receivable": {"account": "120000"},
+    "refunds": {"account": "450000"},
+    "rounding": {"account": "999999"},
+}
+VOUCHER_SETTINGS = SETTINGS.model_copy(update={"voucher_vendor_id": "STRIPE"})
+T0 = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+cents = st.integers(min_value=1, max_value=10_000_000).map(lambda n: Decimal(n).scaleb(-2))
+
+
+def style_engine(style: str) -> AccountingEngine:
+    return AccountingEngine("woo-psft", MappingRules.model_validate({**STYLE_RULES, "posting_style": style}), "W")
+
+
+def web_order(prices=(Decimal("45.00"),), discount=Decimal(0), tax=Decimal(0), shipping=Decimal(0), paid=None):
+    lines = tuple(
+        OrderLine(line_id=str(n), sku=f"S{n}", subtotal=price, total=price - (discount if n == 0 else 0), tax=tax)
+        for n, price in enumerate(prices)
+    )
+    total = sum((line.total + line.tax for line in lines), Decimal(0)) + shipping
+    paid = total if paid is None else paid
+    return Order(
+        source_id="5001",
+        number="5001",
+        status="processing",
+        paid=True,
+        currency="USD",
+        created_at=T0,
+        updated_at=T0,
+        lines=lines,
+        shipping_lines=(ShippingLine(total=shipping),) if shipping else (),
+        payments=(Payment(payment_id="p1", method="card", amount=paid, currency="USD"),) if paid else (),
+        total=total,
+    )
+
+
+def test_item_id_is_the_reference_when_it_fits_else_a_hash():
+    assert item_id_for("W5001") == "W5001"
+    long_ref = "woo-shop-eu:order:" + "9" * 40
+    hashed = item_id_for(long_ref)
+    assert len(hashed) == 30 and hashed.startswith("H") and hashed == item_id_for(long_ref)
+    assert item_id_for("W 5001").startswith("H")  # a space is not a plain ITEM character
+    lookalike = "H" + "A" * 29  # looks like the hashed form: hashed too, so the two forms never meet
+    assert item_id_for(lookalike) != lookalike
+    with pytest.raises(ReviewError):
+        item_id_for("")
+    assert invoice_id_for("W5001") == "W5001"
+
+
+@given(reference=st.text(min_size=1, max_size=120), prefix=st.from_regex(r"[A-Z][A-Z0-9]{0,2}", fullmatch=True))
+def test_ar_and_voucher_keys_stable_and_within_peoplesoft_lengths(reference, prefix):
+    assert len(item_id_for(reference)) <= 30 and item_id_for(reference) == item_id_for(reference)
+    group_id, voucher_id = group_id_for(reference, prefix), voucher_id_for(reference, prefix)
+    assert len(group_id) == 15 and group_id.startswith(prefix) and group_id != "NEXT"
+    assert len(voucher_id) == 8 and voucher_id.startswith(prefix) and voucher_id != "NEXT"
+    assert (group_id, voucher_id) == (group_id_for(reference, prefix), voucher_id_for(reference, prefix))
+
+
+def test_receipt_is_applied_to_its_invoice_item():
+    invoice, receipt = style_engine("ar_invoice").order_postings(web_order())
+    assert invoice_reference_of(receipt) == invoice.reference
+    assert ar_item(receipt) == ar_item(invoice) == "W5001"
+    fields = ar_item_fields(receipt, SETTINGS, "W42")
+    assert (fields["PROP_ENTRY_TYPE"], fields["PROP_ENTRY_AMT"], fields["KEYPROP_ITEM"]) == (
+        "PY",
+        Decimal("-45.00"),
+        "W5001",
+    )
+    assert fields["KEYPROP_GROUP_ID"] != ar_item_fields(invoice, SETTINGS, "W42")["KEYPROP_GROUP_ID"]
+    stray = receipt.model_copy(update={"reference": "W5001-X"})
+    with pytest.raises(ReviewError, match="does not name the invoice"):
+        ar_item_fields(stray, SETTINGS, "W42")
+
+
+def test_credit_memo_references_the_original_invoice():
+    engine = style_engine("ar_invoice")
+    refund = Refund(source_id="9", order_id="5001", amount=Decimal("20.00"), currency="USD", created_at=T0)
+    order = web_order().model_copy(update={"refunds": (refund,)})
+    memo = engine.refund_posting(order, refund)
+    fields = ar_item_fields(memo, SETTINGS, "W42")
+    assert (fields["PROP_ENTRY_TYPE"], fields["PROP_ENTRY_AMT"]) == ("CR", Decimal("-20.00"))
+    assert fields["PROP_DOCUMENT"] == "W5001" and fields["KEYPROP_ITEM"] == item_id_for(memo.reference)
+    with pytest.raises(ReviewError, match="does not name the invoice"):
+        ar_item_fields(memo.model_copy(update={"reverses": None}), SETTINGS, "W42")
+
+
+def test_ar_item_needs_a_customer_and_uses_the_ar_business_unit():
+    invoice, _ = style_engine("ar_invoice").order_postings(web_order())
+    with pytest.raises(ReviewError, match="CUST_ID"):
+        ar_item_fields(invoice, SETTINGS, None)
+    with pytest.raises(ReviewError, match="longer than 15"):
+        ar_item_fields(invoice, SETTINGS, "X" * 16)
+    assert ar_item_fields(invoice, SETTINGS, "W42")["KEYPROP_BUSINESS_UNIT"] == "US001"
+    ar = SETTINGS.model_copy(update={"ar_business_unit": "AR01", "ar_group_type": "M"})
+    fields = ar_item_fields(invoice, ar, "W42")
+    assert (fields["KEYPROP_GROUP_BU"], fields["KEYPROP_BUSINESS_UNIT"], fields["PROP_GROUP_TYPE"]) == (
+        "AR01",
+        "AR01",
+        "M",
+    )
+    with pytest.raises(ReviewError, match="not an AR pending item"):
+        ar_item_fields(posting(), SETTINGS, "W42")
+
+
+def test_voucher_needs_a_vendor_and_maps_the_non_settlement_lines():
+    (voucher,) = style_engine("voucher").order_postings(web_order(shipping=Decimal("5.00"), tax=Decimal("4.00")))
+    with pytest.raises(ReviewError, match="voucher_vendor_id"):
+        voucher_fields(voucher, SETTINGS)
+    fields = voucher_fields(voucher, VOUCHER_SETTINGS)
+    assert fields["PROP_VENDOR_ID"] == "STRIPE" and fields["PROP_INVOICE_ID"] == "W5001"
+    assert fields["KEYPROP_VOUCHER_ID"] == voucher_id_for("W5001", "W")
+    assert fields["PROP_GROSS_AMT"] == -voucher.source_total == Decimal("-54.00")
+    dists = fields["COLL_VCHR_LINE_STG"][0]["COLL_VCHR_DIST_STG"]
+    assert [(d["PROP_ACCOUNT"], d["PROP_MERCHANDISE_AMT"]) for d in dists] == [
+        ("400000", Decimal("-45.00")),
+        ("220000", Decimal("-4.00")),
+        ("420000", Decimal("-5.00")),
+    ]
+    assert all(d["PROP_DEPTID"] == "100" for d in dists)
+    with pytest.raises(ReviewError, match="not a voucher"):
+        voucher_fields(posting(), VOUCHER_SETTINGS)
+
+
+def test_business_units_default_to_business_unit():
+    settings_ = PeopleSoftSettings(base_url="https://erp", business_unit="GB001")
+    assert (settings_.ar_business_unit, settings_.voucher_business_unit) == ("GB001", "GB001")
+    assert settings_.voucher_vendor_id is None and settings_.ar_group_type == "B"
+    other = PeopleSoftSettings(base_url="https://erp", ar_business_unit="AR01", voucher_business_unit="AP01")
+    assert (other.ar_business_unit, other.voucher_business_unit) == ("AR01", "AP01")
+    with pytest.raises(ValidationError, match="voucher_vendor_id"):
+        PeopleSoftSettings(base_url="https://erp", voucher_vendor_id="X" * 11)
+
+
+@pytest.mark.parametrize("ci", ["AR_PENDING_ITEM_CI", "VCHR_EXPRESS"])
+def test_shipped_ar_and_voucher_wsdls_load_offline_with_peoplesoft_shape(ci):
+    document = load_wsdl(wsdl_path(SETTINGS, ci))
+    operations = document.services[f"CI_{ci}"].ports[f"CI_{ci}_Port"].binding._operations
+    assert set(operations) == {f"CI_{ci}_C", f"CI_{ci}_F", f"CI_{ci}_G", f"CI_{ci}_UP"}
+    assert operations[f"CI_{ci}_C"].soapaction == f"CI_{ci}_C.V1"
+    assert operations[f"CI_{ci}_C"].input.body.qname.localname == f"Create__CompIntfc__{ci}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(cents, min_size=1, max_size=5),
+    discount=st.integers(min_value=0, max_value=100).map(lambda n: Decimal(n).scaleb(-2)),
+    tax=st.integers(min_value=0, max_value=5000).map(lambda n: Decimal(n).scaleb(-2)),
+    shipping=st.integers(min_value=0, max_value=5000).map(lambda n: Decimal(n).scaleb(-2)),
+    paid_share=st.sampled_from([Decimal(1), Decimal("0.5"), Decimal(0)]),
+)
+def test_distributions_always_offset_the_item_amount(prices, discount, tax, shipping, paid_share):
+    discount = min(discount, prices[0])
+    order = web_order(tuple(prices), discount, tax, shipping)
+    paid = (order.total * paid_share).quantize(Decimal("0.01"))
+    order = web_order(tuple(prices), discount, tax, shipping, paid=paid)
+    postings = style_engine("ar_invoice").order_postings(order)
+    for item in postings:
+        fields = ar_item_fields(item, SETTINGS, "W42")
+        dst_total = sum((d["PROP_FOREIGN_AMOUNT"] for d in fields["COLL_PENDING_DST"]), Decimal(0))
+        assert dst_total == -fields["PROP_ENTRY_AMT"]
+    assert ar_item_fields(postings[0], SETTINGS, "W42")["PROP_ENTRY_AMT"] == order.total
+    assert -sum((ar_item_fields(p, SETTINGS, "W42")["PROP_ENTRY_AMT"] for p in postings[1:]), Decimal(0)) == paid
+    (voucher,) = style_engine("voucher").order_postings(order)
+    fields = voucher_fields(voucher, VOUCHER_SETTINGS)
+    (line,) = fields["COLL_VCHR_LINE_STG"]
+    dists = sum((d["PROP_MERCHANDISE_AMT"] for d in line["COLL_VCHR_DIST_STG"]), Decimal(0))
+    assert dists == line["PROP_MERCHANDISE_AMT"] == fields["PROP_GROSS_AMT"] == -order.total

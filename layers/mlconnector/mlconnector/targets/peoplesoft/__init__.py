@@ -7,7 +7,14 @@ from mlconnector.targets.peoplesoft.client import (
     download_wsdls,
     load_wsdl,
 )
-from mlconnector.targets.peoplesoft.mapping import customer_id_for, journal_id_for
+from mlconnector.targets.peoplesoft.mapping import (
+    customer_id_for,
+    group_id_for,
+    invoice_id_for,
+    item_id_for,
+    journal_id_for,
+    voucher_id_for,
+)
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
 
@@ -22,6 +29,10 @@ __all__ = [
     "PeopleSoftTarget",
     "customer_id_for",
     "download_wsdls",
+    "group_id_for",
+    "invoice_id_for",
+    "item_id_for",
     "journal_id_for",
     "load_wsdl",
+    "voucher_id_for",
 ]

@@ -9,15 +9,24 @@ Keys are deterministic so that a retried post finds what an earlier attempt comm
   reference carried at the start of ``DESCR``.
 * ``CUST_ID`` (15 characters): ``customer_id_prefix`` + the store id when it is all digits
   and fits; otherwise prefix + ``H`` + base-36 SHA-256 digits (the ``H`` keeps the two forms apart).
+* AR pending items: ``ITEM`` (30) is the posting reference itself when it fits, else ``H`` + hash
+  (a receipt's item is its invoice's item: the payment is applied to it); ``GROUP_ID`` (15) is
+  ``journal_id_prefix`` + hash, one group per posting.
+* Vouchers: ``VOUCHER_ID`` (8) is ``journal_id_prefix`` + hash; ``INVOICE_ID`` (30) is the reference
+  (or its hash) and is what ``find_posting`` looks up.
+
+The AR and voucher CIs are modelled on the documented staging records (PS_PENDING_ITEM /
+PS_PENDING_DST, VCHR_HDR_STG / VCHR_LINE_STG / VCHR_DIST_STG); their field names are assumptions.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from mlconnector.documents import Posting
+from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Customer
 from mlconnector.targets.peoplesoft.settings import CHARTFIELD_LENGTHS, PeopleSoftSettings
@@ -99,34 +108,41 @@ def _amount(value: Decimal, what: str) -> Decimal:
     return value
 
 
+def chartfield_props(line: PostingLine, settings: PeopleSoftSettings, what: str) -> dict[str, str]:
+    """``PROP_<ChartField>`` values of one line: ACCOUNT from the line, the rest from ``line.chartfields``."""
+    if not line.account:
+        raise ReviewError(f"{what} ({line.line_class}) has no account")
+    allowed = set(settings.chartfields)
+    fields: dict[str, str] = {"ACCOUNT": line.account}
+    for name, chartfield in sorted(line.chartfields.items()):
+        if name not in allowed or name not in CHARTFIELD_LENGTHS:
+            raise ReviewError(
+                f"{what}: ChartField {name} is not allowed for this PeopleSoft profile "
+                f"(allowed: {', '.join(settings.chartfields)})"
+            )
+        if name == "ACCOUNT" and chartfield != line.account:
+            raise ReviewError(f"{what}: ChartField ACCOUNT={chartfield} contradicts {line.account}")
+        fields[name] = chartfield
+    for name, chartfield in fields.items():
+        if len(chartfield) > CHARTFIELD_LENGTHS[name]:
+            raise ReviewError(f"{what}: {name}={chartfield} is longer than {CHARTFIELD_LENGTHS[name]} characters")
+    return {f"PROP_{name}": chartfield for name, chartfield in fields.items()}
+
+
+def _line_descr(line: PostingLine) -> str:
+    return (line.description or str(line.line_class))[:LINE_DESCR_LENGTH]
+
+
 def journal_lines(posting: Posting, settings: PeopleSoftSettings) -> list[dict[str, Any]]:
     """COLL_JRNL_LN rows: ACCOUNT from the line, other ChartFields from ``line.chartfields``."""
-    allowed = set(settings.chartfields)
     rows = []
     for number, line in enumerate(posting.lines, start=1):
-        if not line.account:
-            raise ReviewError(f"journal line {number} ({line.line_class}) has no account")
-        fields: dict[str, str] = {"ACCOUNT": line.account}
-        for name, chartfield in sorted(line.chartfields.items()):
-            if name not in allowed or name not in CHARTFIELD_LENGTHS:
-                raise ReviewError(
-                    f"journal line {number}: ChartField {name} is not allowed for this PeopleSoft profile "
-                    f"(allowed: {', '.join(settings.chartfields)})"
-                )
-            if name == "ACCOUNT" and chartfield != line.account:
-                raise ReviewError(f"journal line {number}: ChartField ACCOUNT={chartfield} contradicts {line.account}")
-            fields[name] = chartfield
-        for name, chartfield in fields.items():
-            if len(chartfield) > CHARTFIELD_LENGTHS[name]:
-                raise ReviewError(
-                    f"journal line {number}: {name}={chartfield} is longer than {CHARTFIELD_LENGTHS[name]} characters"
-                )
         row: dict[str, Any] = {"KEYPROP_JOURNAL_LINE": number, "PROP_LEDGER": settings.ledger}
-        row.update({f"PROP_{name}": chartfield for name, chartfield in fields.items()})
+        row.update(chartfield_props(line, settings, f"journal line {number}"))
         row["PROP_MONETARY_AMOUNT"] = _amount(line.base_amount, f"line {number} base amount")
         row["PROP_FOREIGN_AMOUNT"] = _amount(line.amount, f"line {number} amount")
         row["PROP_FOREIGN_CURRENCY"] = posting.currency
-        row["PROP_LINE_DESCR"] = (line.description or str(line.line_class))[:LINE_DESCR_LENGTH]
+        row["PROP_LINE_DESCR"] = _line_descr(line)
         rows.append(row)
     return rows
 
@@ -174,3 +190,238 @@ def customer_props(customer: Customer) -> dict[str, str]:
     props["PROP_CUST_STATUS"] = "A"
     props["PROP_CUSTOMER_REF"] = customer_ref(customer.source_id)
     return props
+
+
+# -- AR pending items (AR_PENDING_ITEM_CI) --------------------------------------------------------------
+
+ITEM_LENGTH = 30
+GROUP_ID_LENGTH = 15
+VOUCHER_ID_LENGTH = 8
+INVOICE_ID_LENGTH = 30
+
+#: ENTRY_TYPE of the pending item each AR-style posting becomes (PeopleSoft's delivered entry types).
+AR_ENTRY_TYPES: dict[PostingKind, str] = {
+    PostingKind.AR_INVOICE: "IN",
+    PostingKind.RECEIPT: "PY",
+    PostingKind.CREDIT_MEMO: "CR",
+}
+#: Sign ENTRY_AMT must have per entry type: invoices raise the customer balance, payments and credits lower it.
+_ENTRY_SIGN = {"IN": 1, "PY": -1, "CR": -1}
+
+_DOCUMENT_ID_CHARS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-./:#]*$")
+_HASHED_DOCUMENT_ID = re.compile(r"^H[0-9A-Z]+$")
+
+
+def document_id_for(reference: str, length: int = ITEM_LENGTH) -> str:
+    """ITEM / INVOICE_ID (max ``length``) of a posting reference: the reference itself when it fits and is
+    plain (letters, digits, ``_-./:#``), else ``H`` + base-36 SHA-256 digits filling ``length``.
+
+    A reference that itself looks like the hashed form (``H`` + upper-case letters/digits, full length) is
+    hashed too, so the two forms never meet.
+    """
+    if not reference:
+        raise ReviewError("posting has no reference to derive a PeopleSoft document id from")
+    plain = len(reference) <= length and _DOCUMENT_ID_CHARS.match(reference) is not None
+    if plain and not (len(reference) == length and _HASHED_DOCUMENT_ID.match(reference)):
+        return reference
+    return "H" + _base36(reference, length - 1)
+
+
+def item_id_for(reference: str) -> str:
+    """The deterministic AR ``ITEM`` (max 30 characters) of a posting reference."""
+    return document_id_for(reference, ITEM_LENGTH)
+
+
+def group_id_for(reference: str, prefix: str) -> str:
+    """The deterministic pending-item ``GROUP_ID`` (exactly 15 characters, never ``NEXT``)."""
+    if not reference:
+        raise ReviewError("posting has no reference to derive a PeopleSoft GROUP_ID from")
+    return prefix + _base36(reference, GROUP_ID_LENGTH - len(prefix))
+
+
+def ar_item_erp_id(business_unit: str, group_id: str, item: str) -> str:
+    return f"{business_unit}/{group_id}/{item}"
+
+
+def invoice_reference_of(receipt: Posting) -> str:
+    """Reference of the invoice a receipt pays.
+
+    The engine names receipts ``<invoice reference>-P<payment id>`` (``AccountingEngine.receipt_reference``)
+    and does not set ``reverses`` on them; a receipt that does carry ``reverses`` uses that instead.
+    """
+    if receipt.reverses:
+        return receipt.reverses
+    suffix = f"-P{receipt.source_id}"
+    if not receipt.source_id or not receipt.reference.endswith(suffix) or receipt.reference == suffix:
+        raise ReviewError(
+            f"receipt {receipt.reference} does not name the invoice it pays (expected <invoice>{suffix})",
+            detail={"reference": receipt.reference},
+        )
+    return receipt.reference[: -len(suffix)]
+
+
+def ar_item(posting: Posting) -> str:
+    """The ``ITEM`` a posting's pending item is keyed on: a payment is applied to its invoice's item."""
+    if posting.kind == PostingKind.RECEIPT:
+        return item_id_for(invoice_reference_of(posting))
+    return item_id_for(posting.reference)
+
+
+def ar_entry_type(posting: Posting) -> str:
+    try:
+        return AR_ENTRY_TYPES[posting.kind]
+    except KeyError:
+        raise ReviewError(f"posting kind {posting.kind} is not an AR pending item") from None
+
+
+def ar_item_fields(posting: Posting, settings: PeopleSoftSettings, cust_id: str | None) -> dict[str, Any]:
+    """All fields of ``Create__CompIntfc__AR_PENDING_ITEM_CI`` for an invoice, receipt or credit memo.
+
+    ``ENTRY_AMT`` is the posting's receivable side (invoice positive, payment and credit memo negative);
+    every other line is a ``COLL_PENDING_DST`` distribution, signed like a journal line (debit positive,
+    credit negative), so the distributions sum to ``-ENTRY_AMT`` and ARUPDATE generates the AR line from
+    the item's distribution code. The sign convention and the field names are modelled on PS_PENDING_ITEM /
+    PS_PENDING_DST (not confirmed against a delivered CI).
+    """
+    entry_type = ar_entry_type(posting)
+    if not cust_id:
+        raise ReviewError(
+            f"{posting.kind} {posting.reference} needs the customer's PeopleSoft CUST_ID for an AR item, "
+            "and the order has no customer mapped to PeopleSoft",
+            detail={"reference": posting.reference},
+        )
+    if len(cust_id) > CUST_ID_LENGTH:
+        raise ReviewError(f"CUST_ID {cust_id} is longer than {CUST_ID_LENGTH} characters")
+    if not posting.balanced:
+        raise ReviewError(
+            f"{posting.kind} {posting.reference} does not balance: debits {posting.debits} / credits "
+            f"{posting.credits}, base {posting.base_debits} / {posting.base_credits}"
+        )
+    receivable = [line for line in posting.lines if line.line_class == LineClass.RECEIVABLE]
+    entry_amt = _amount(sum((line.amount for line in receivable), Decimal(0)), "receivable amount")
+    if entry_amt == 0 or (entry_amt > 0) != (_ENTRY_SIGN[entry_type] > 0):
+        raise ReviewError(
+            f"{posting.kind} {posting.reference}: receivable amount {entry_amt} cannot be an AR {entry_type} item",
+            detail={"entry_amt": str(entry_amt)},
+        )
+    distributions = []
+    for number, line in enumerate((ln for ln in posting.lines if ln.line_class != LineClass.RECEIVABLE), start=1):
+        row: dict[str, Any] = {"KEYPROP_DST_SEQ_NUM": number}
+        row.update(chartfield_props(line, settings, f"distribution {number}"))
+        row["PROP_FOREIGN_AMOUNT"] = _amount(line.amount, f"distribution {number} amount")
+        row["PROP_MONETARY_AMOUNT"] = _amount(line.base_amount, f"distribution {number} base amount")
+        row["PROP_FOREIGN_CURRENCY"] = posting.currency
+        row["PROP_LINE_DESCR"] = _line_descr(line)
+        distributions.append(row)
+    if sum((row["PROP_FOREIGN_AMOUNT"] for row in distributions), Decimal(0)) != -entry_amt:
+        raise ReviewError(f"{posting.kind} {posting.reference}: distributions do not sum to the item amount")
+    unit = settings.ar_business_unit
+    fields: dict[str, Any] = {
+        "KEYPROP_GROUP_BU": unit,
+        "KEYPROP_GROUP_ID": group_id_for(posting.reference, settings.journal_id_prefix),
+        "KEYPROP_BUSINESS_UNIT": unit,
+        "KEYPROP_CUST_ID": cust_id,
+        "KEYPROP_ITEM": ar_item(posting),
+        "KEYPROP_ITEM_LINE": 1,
+        "PROP_GROUP_TYPE": settings.ar_group_type,
+        "PROP_ENTRY_TYPE": entry_type,
+        "PROP_ACCOUNTING_DT": posting.accounting_date,
+        "PROP_DUE_DT": posting.accounting_date,
+        "PROP_ENTRY_AMT": entry_amt,
+        "PROP_CURRENCY_CD": posting.currency,
+        "PROP_RT_TYPE": settings.rate_type,
+        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
+        "PROP_DESCR": journal_descr(posting),
+        "COLL_PENDING_DST": distributions,
+    }
+    if posting.kind == PostingKind.CREDIT_MEMO:
+        if not posting.reverses:
+            raise ReviewError(f"credit memo {posting.reference} does not name the invoice it credits")
+        fields["PROP_DOCUMENT"] = item_id_for(posting.reverses)
+    return fields
+
+
+# -- AP vouchers (VCHR_EXPRESS) --------------------------------------------------------------------------
+
+#: Lines that settle the sale (what the processor/customer owes); the voucher's AP side stands in for them.
+SETTLEMENT_CLASSES = frozenset({LineClass.CLEARING, LineClass.RECEIVABLE, LineClass.GIFT_CARD, LineClass.STORE_CREDIT})
+VOUCHER_STYLE = "ADJ"
+
+
+def voucher_id_for(reference: str, prefix: str) -> str:
+    """The deterministic 8-character ``VOUCHER_ID`` (never ``NEXT``), hashed like ``JOURNAL_ID``."""
+    if not reference:
+        raise ReviewError("posting has no reference to derive a PeopleSoft VOUCHER_ID from")
+    return prefix + _base36(reference, VOUCHER_ID_LENGTH - len(prefix))
+
+
+def invoice_id_for(reference: str) -> str:
+    """``INVOICE_ID`` (max 30) of a voucher: the reference itself when it fits, else its hashed form."""
+    return document_id_for(reference, INVOICE_ID_LENGTH)
+
+
+def voucher_erp_id(business_unit: str, voucher_id: str) -> str:
+    return f"{business_unit}/{voucher_id}"
+
+
+def voucher_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, Any]:
+    """All fields of ``Create__CompIntfc__VCHR_EXPRESS`` for the engine's ``voucher`` posting.
+
+    A web sale posted as a voucher is the AP-side representation some customers use for marketplace or
+    payment-processor settlements: the processor (``voucher_vendor_id``) collects the money and settles
+    net, so the sale is booked against the processor as a vendor. The settlement lines of the posting
+    (clearing, gift card, store credit, receivable) are what the processor owes; the AP side of the voucher
+    stands in for them. Every other line becomes a distribution with its ledger sign (debit positive), so
+    revenue and tax stay credits: the voucher is an adjustment (credit) voucher, ``VOUCHER_STYLE`` ADJ,
+    ``GROSS_AMT = -posting.source_total`` (a debit to the processor's AP balance), and the distributions sum
+    to ``GROSS_AMT``. Field names follow VCHR_HDR_STG / VCHR_LINE_STG / VCHR_DIST_STG and are modelled, not
+    confirmed against a delivered VCHR_EXPRESS web service.
+    """
+    if posting.kind != PostingKind.VOUCHER:
+        raise ReviewError(f"posting kind {posting.kind} is not a voucher")
+    vendor = settings.voucher_vendor_id
+    if not vendor:
+        raise ReviewError(
+            f"voucher {posting.reference}: the PeopleSoft profile has no voucher_vendor_id "
+            "(the vendor, usually the payment processor, every web-order voucher is raised against)"
+        )
+    if not posting.balanced:
+        raise ReviewError(
+            f"voucher {posting.reference} does not balance: debits {posting.debits} / credits {posting.credits}"
+        )
+    if posting.source_total <= 0:
+        raise ReviewError(f"voucher {posting.reference}: order total {posting.source_total} is not positive")
+    gross = -_amount(posting.source_total, "voucher gross amount")
+    distributions = []
+    for number, line in enumerate((ln for ln in posting.lines if ln.line_class not in SETTLEMENT_CLASSES), start=1):
+        row: dict[str, Any] = {"KEYPROP_DISTRIB_LINE_NUM": number}
+        row.update(chartfield_props(line, settings, f"voucher distribution {number}"))
+        row["PROP_MERCHANDISE_AMT"] = _amount(line.amount, f"distribution {number} amount")
+        row["PROP_LINE_DESCR"] = _line_descr(line)
+        distributions.append(row)
+    if not distributions or sum((row["PROP_MERCHANDISE_AMT"] for row in distributions), Decimal(0)) != gross:
+        raise ReviewError(
+            f"voucher {posting.reference}: distributions do not sum to the order total {posting.source_total}"
+        )
+    return {
+        "KEYPROP_BUSINESS_UNIT": settings.voucher_business_unit,
+        "KEYPROP_VOUCHER_ID": voucher_id_for(posting.reference, settings.journal_id_prefix),
+        "PROP_INVOICE_ID": invoice_id_for(posting.reference),
+        "PROP_INVOICE_DT": posting.accounting_date,
+        "PROP_ACCOUNTING_DT": posting.accounting_date,
+        "PROP_VENDOR_ID": vendor,
+        "PROP_VOUCHER_STYLE": VOUCHER_STYLE,
+        "PROP_GROSS_AMT": gross,
+        "PROP_TXN_CURRENCY_CD": posting.currency,
+        "PROP_RT_TYPE": settings.rate_type,
+        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
+        "PROP_DESCR": journal_descr(posting),
+        "COLL_VCHR_LINE_STG": [
+            {
+                "KEYPROP_VOUCHER_LINE_NUM": 1,
+                "PROP_MERCHANDISE_AMT": gross,
+                "PROP_LINE_DESCR": posting.description[:LINE_DESCR_LENGTH],
+                "COLL_VCHR_DIST_STG": distributions,
+            }
+        ],
+    }

@@ -24,6 +24,10 @@ CHARTFIELD_LENGTHS: dict[str, int] = {
 
 CUSTOMER_CI = "CUSTOMER_CI"
 JOURNAL_CI = "JOURNAL_ENTRY_CI"
+#: AR pending items (PS_GROUP_CONTROL / PS_PENDING_ITEM / PS_PENDING_DST, then ARUPDATE). Modelled CI name.
+AR_ITEM_CI = "AR_PENDING_ITEM_CI"
+#: AP vouchers (VCHR_EXPRESS component interface over the voucher staging records). Modelled CI name.
+VOUCHER_CI = "VCHR_EXPRESS"
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$")
 _PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,2}$")
@@ -48,8 +52,29 @@ class PeopleSoftSettings(BaseModel):
     rate_type: str = Field(default="CRRNT", max_length=5)
     journal_id_prefix: str = Field(default="W", description="1-3 upper-case characters starting every JOURNAL_ID")
     customer_id_prefix: str = Field(default="W", description="1-3 upper-case characters starting every CUST_ID")
+    ar_business_unit: str = Field(
+        default="", max_length=5, description="AR business unit (and GROUP_BU) of pending items; default business_unit"
+    )
+    ar_group_type: str = Field(
+        default="B", min_length=1, max_length=1, description="GROUP_TYPE of the pending-item groups (B = billing)"
+    )
+    voucher_business_unit: str = Field(
+        default="", max_length=5, description="AP business unit for vouchers; default business_unit"
+    )
+    voucher_vendor_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=10,
+        description=(
+            "VENDOR_ID every web-order voucher is raised against, typically the payment processor or marketplace "
+            "that settles the sales; required when posting_style is voucher"
+        ),
+    )
     wsdl_dir: str | None = Field(default=None, description="Folder with the customer's own CI_<CI>.<v>.wsdl files")
-    service_versions: dict[str, int] = Field(default_factory=dict, description="CI name -> service version (default 1)")
+    service_versions: dict[str, int] = Field(
+        default_factory=dict,
+        description="CI name (CUSTOMER_CI, JOURNAL_ENTRY_CI, AR_PENDING_ITEM_CI, VCHR_EXPRESS) -> version, default 1",
+    )
     timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     retry_attempts: int = Field(default=4, ge=1, le=10)
     retry_initial_delay: float = Field(default=0.2, ge=0)
@@ -91,6 +116,18 @@ class PeopleSoftSettings(BaseModel):
             if version < 1:
                 raise ValueError(f"version of {ci} must be >= 1")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unit_defaults(cls, data: object) -> object:
+        """``ar_business_unit`` and ``voucher_business_unit`` default to ``business_unit``."""
+        if isinstance(data, dict):
+            data = dict(data)
+            unit = data.get("business_unit") or cls.model_fields["business_unit"].default
+            for name in ("ar_business_unit", "voucher_business_unit"):
+                if not data.get(name):
+                    data[name] = unit
+        return data
 
     @model_validator(mode="after")
     def _oauth(self) -> PeopleSoftSettings:

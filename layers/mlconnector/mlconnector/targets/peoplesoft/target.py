@@ -1,4 +1,5 @@
-"""``PeopleSoftTarget``: customers through CUSTOMER_CI, journals through JOURNAL_ENTRY_CI, inquiry over REST."""
+"""``PeopleSoftTarget``: customers (CUSTOMER_CI), journals (JOURNAL_ENTRY_CI), AR items (AR_PENDING_ITEM_CI),
+vouchers (VCHR_EXPRESS) over SOAP; inquiry over REST."""
 
 from __future__ import annotations
 
@@ -21,16 +22,31 @@ from mlconnector.targets.peoplesoft.client import (
     as_dict,
 )
 from mlconnector.targets.peoplesoft.mapping import (
+    AR_ENTRY_TYPES,
     DESCR_LENGTH,
+    ar_entry_type,
+    ar_item,
+    ar_item_erp_id,
+    ar_item_fields,
     customer_id_for,
     customer_props,
     customer_ref,
     descr_marker,
+    group_id_for,
+    invoice_id_for,
     journal_erp_id,
     journal_fields,
     journal_id_for,
+    voucher_erp_id,
+    voucher_fields,
 )
-from mlconnector.targets.peoplesoft.settings import CUSTOMER_CI, JOURNAL_CI, PeopleSoftSettings
+from mlconnector.targets.peoplesoft.settings import (
+    AR_ITEM_CI,
+    CUSTOMER_CI,
+    JOURNAL_CI,
+    VOUCHER_CI,
+    PeopleSoftSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,13 +165,52 @@ class PeopleSoftTarget(ErpTarget):
         return cust_id
 
     # -- postings ---------------------------------------------------------------------------
-
-    def _require_journal(self, posting: Posting) -> None:
-        if posting.kind != PostingKind.JOURNAL:
-            raise ReviewError(f"posting style {posting.kind} not supported by this PeopleSoft profile yet")
+    #
+    # journal -> JOURNAL_ENTRY_CI; ar_invoice / receipt / credit_memo -> AR_PENDING_ITEM_CI (IN / PY / CR
+    # pending items); voucher -> VCHR_EXPRESS. Every key is derived from posting.reference, so a retry after
+    # a lost answer meets a duplicate-key fault and resolves to what the first attempt committed.
 
     def find_posting(self, posting: Posting) -> str | None:
-        self._require_journal(posting)
+        if posting.kind == PostingKind.JOURNAL:
+            return self._find_journal(posting)
+        if posting.kind in AR_ENTRY_TYPES:
+            return self._find_ar_item(posting)
+        if posting.kind == PostingKind.VOUCHER:
+            return self._find_voucher(posting)
+        raise ReviewError(f"posting kind {posting.kind} is not supported by the PeopleSoft target")
+
+    def create_posting(self, posting: Posting, customer_erp_id: str | None) -> str:
+        if posting.kind == PostingKind.JOURNAL:
+            fields = journal_fields(posting, self.settings)
+            ci, erp_id = JOURNAL_CI, journal_erp_id(self.settings.business_unit, fields["KEYPROP_JOURNAL_ID"])
+        elif posting.kind in AR_ENTRY_TYPES:
+            fields = ar_item_fields(posting, self.settings, customer_erp_id)
+            ci = AR_ITEM_CI
+            erp_id = ar_item_erp_id(fields["KEYPROP_BUSINESS_UNIT"], fields["KEYPROP_GROUP_ID"], fields["KEYPROP_ITEM"])
+        elif posting.kind == PostingKind.VOUCHER:
+            fields = voucher_fields(posting, self.settings)
+            ci = VOUCHER_CI
+            erp_id = voucher_erp_id(fields["KEYPROP_BUSINESS_UNIT"], fields["KEYPROP_VOUCHER_ID"])
+        else:
+            raise ReviewError(f"posting kind {posting.kind} is not supported by the PeopleSoft target")
+        try:
+            self.client.service(ci).call("C", **fields)
+        except CIFaultError as fault:
+            if not fault.has(MSG_DUPLICATE):
+                raise
+            # An earlier attempt committed before its answer was lost: that document is this posting's.
+            existing = self.find_posting(posting)
+            if existing is None:
+                if ci == VOUCHER_CI:
+                    self._voucher_collision(fields, posting)
+                raise TransientError(
+                    f"PeopleSoft reports {posting.kind} {erp_id} exists but Find does not return it"
+                ) from None
+            log.info("PeopleSoft %s %s already existed (earlier attempt committed)", posting.kind, existing)
+            return existing
+        return erp_id
+
+    def _find_journal(self, posting: Posting) -> str | None:
         bu = self.settings.business_unit
         journal_id = journal_id_for(posting.reference, self.settings.journal_id_prefix)
         result = self.client.service(JOURNAL_CI).call("F", KEYPROP_BUSINESS_UNIT=bu, KEYPROP_JOURNAL_ID=journal_id)
@@ -171,24 +226,81 @@ class PeopleSoftTarget(ErpTarget):
             detail={"journal_id": journal_id, "descr": (rows[0].get("PROP_DESCR") or "")[:80]},
         )
 
-    def create_posting(self, posting: Posting, customer_erp_id: str | None) -> str:
-        self._require_journal(posting)
-        fields = journal_fields(posting, self.settings)
-        erp_id = journal_erp_id(self.settings.business_unit, fields["KEYPROP_JOURNAL_ID"])
+    def _find_ar_item(self, posting: Posting) -> str | None:
+        """The pending item written for this posting, found by ITEM (a receipt's is its invoice's item)."""
+        bu = self.settings.ar_business_unit
+        item = ar_item(posting)
+        entry_type = ar_entry_type(posting)
+        group_id = group_id_for(posting.reference, self.settings.journal_id_prefix)
+        result = self.client.service(AR_ITEM_CI).call("F", KEYPROP_BUSINESS_UNIT=bu, KEYPROP_ITEM=item)
+        rows = [r for r in _rows(result, AR_ITEM_CI) if (r.get("KEYPROP_ITEM") or "").upper() == item.upper()]
+        for row in rows:
+            if row.get("PROP_ENTRY_TYPE") == entry_type and same_reference(
+                row.get("PROP_DESCR") or "", posting.reference
+            ):
+                return ar_item_erp_id(row["KEYPROP_BUSINESS_UNIT"], row["KEYPROP_GROUP_ID"], row["KEYPROP_ITEM"])
+        # Payments share their invoice's ITEM; anything else with this ITEM (or our GROUP_ID) is not ours.
+        clashes = [
+            r
+            for r in rows
+            if r.get("KEYPROP_GROUP_ID") == group_id
+            or (posting.kind != PostingKind.RECEIPT and r.get("PROP_ENTRY_TYPE") == entry_type)
+        ]
+        if clashes:
+            raise ReviewError(
+                f"PeopleSoft AR item {bu}/{item} ({entry_type}) exists but was not written for {posting.reference} "
+                "(ITEM/GROUP_ID collision); review before posting",
+                detail={"item": item, "descr": (clashes[0].get("PROP_DESCR") or "")[:80]},
+            )
+        return None
+
+    def _voucher_vendor(self, posting: Posting) -> str:
+        if not self.settings.voucher_vendor_id:
+            raise ReviewError(
+                f"voucher {posting.reference}: the PeopleSoft profile has no voucher_vendor_id "
+                "(the vendor, usually the payment processor, every web-order voucher is raised against)"
+            )
+        return self.settings.voucher_vendor_id
+
+    def _find_voucher(self, posting: Posting) -> str | None:
+        """The voucher carrying this posting's INVOICE_ID for the configured vendor."""
+        vendor = self._voucher_vendor(posting)
+        bu = self.settings.voucher_business_unit
+        invoice_id = invoice_id_for(posting.reference)
+        result = self.client.service(VOUCHER_CI).call(
+            "F", KEYPROP_BUSINESS_UNIT=bu, PROP_INVOICE_ID=invoice_id, PROP_VENDOR_ID=vendor
+        )
+        rows = [
+            r
+            for r in _rows(result, VOUCHER_CI)
+            if r.get("PROP_INVOICE_ID") == invoice_id and r.get("PROP_VENDOR_ID") == vendor
+        ]
+        if not rows:
+            return None
+        for row in rows:
+            if same_reference(row.get("PROP_DESCR") or "", posting.reference):
+                return voucher_erp_id(row["KEYPROP_BUSINESS_UNIT"], row["KEYPROP_VOUCHER_ID"])
+        raise ReviewError(
+            f"PeopleSoft voucher with INVOICE_ID {invoice_id} for vendor {vendor} exists but was not written for "
+            f"{posting.reference}; review before posting",
+            detail={"invoice_id": invoice_id, "voucher_id": rows[0].get("KEYPROP_VOUCHER_ID")},
+        )
+
+    def _voucher_collision(self, fields: dict[str, Any], posting: Posting) -> None:
+        """After a duplicate VOUCHER_ID that Find by INVOICE_ID does not explain: another invoice owns it."""
+        keys = {k: fields[k] for k in ("KEYPROP_BUSINESS_UNIT", "KEYPROP_VOUCHER_ID")}
         try:
-            self.client.service(JOURNAL_CI).call("C", **fields)
+            current = as_dict(self.client.service(VOUCHER_CI).call("G", **keys))
         except CIFaultError as fault:
-            if not fault.has(MSG_DUPLICATE):
-                raise
-            # An earlier attempt committed before its answer was lost: that journal is this posting's.
-            existing = self.find_posting(posting)
-            if existing is None:
-                raise TransientError(
-                    f"PeopleSoft reports journal {erp_id} exists but Find does not return it"
-                ) from None
-            log.info("PeopleSoft journal %s already existed (earlier attempt committed)", existing)
-            return existing
-        return erp_id
+            if fault.has(MSG_NO_ROWS):
+                return
+            raise
+        if (current.get("PROP_INVOICE_ID") or "") != fields["PROP_INVOICE_ID"]:
+            raise ReviewError(
+                f"PeopleSoft voucher {keys['KEYPROP_BUSINESS_UNIT']}/{keys['KEYPROP_VOUCHER_ID']} belongs to invoice "
+                f"{current.get('PROP_INVOICE_ID')}, not {posting.reference} (VOUCHER_ID collision); review",
+                detail={"voucher_id": keys["KEYPROP_VOUCHER_ID"]},
+            )
 
     # -- inquiry (reconciler) ----------------------------------------------------------------
 
