@@ -2,8 +2,8 @@
 webhooks, lost webhooks, overlapping polls, ERP faults (5xx, timeouts, timeout after commit, 429,
 token expiry) and batches failing part-way. After draining and redriving the DLQ: exactly one ERP
 document per order and refund, every journal balanced, every record's audit trail complete, and no
-configured secret in any log line or audit record. ``SOAK_ORDERS`` sets the size: 400 in the suite (about three minutes on 2 cores; moto's SQS slows
-with queue depth), 2,000 or more for manual runs.
+configured secret in any log line or audit record. ``SOAK_ORDERS`` sets the size: 400 in the
+suite (about three minutes on 2 cores; moto's SQS slows with queue depth), 2,000+ for manual runs.
 """
 
 from __future__ import annotations
