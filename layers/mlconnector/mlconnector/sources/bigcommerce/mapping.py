@@ -29,7 +29,7 @@ import email.utils
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mlconnector.errors import ReviewError
@@ -48,6 +48,7 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.amounts import parse_amount
 
 CENT = Decimal("0.01")
 CAPTURE_EVENTS = frozenset({"purchase", "capture"})
@@ -56,17 +57,7 @@ SHIPPING_TAX_TYPES = frozenset({"shipping"})
 
 def money(value: Any, field: str = "amount") -> Decimal:
     """A BigCommerce amount (string, or a JSON number in v3) as Decimal; '' and None are 0."""
-    if value is None or value == "":
-        return ZERO
-    if isinstance(value, bool):
-        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}")
-    try:
-        result = Decimal(value) if isinstance(value, str) else Decimal(str(value))
-    except InvalidOperation:
-        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}") from None
-    if not result.is_finite():
-        raise ReviewError(f"BigCommerce field {field} is not an amount: {value!r}")
-    return result
+    return parse_amount(value, field, "BigCommerce")
 
 
 def rfc2822(value: Any) -> datetime | None:

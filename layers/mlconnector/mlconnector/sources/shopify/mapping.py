@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mlconnector.errors import ReviewError
@@ -35,6 +35,7 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.amounts import parse_amount
 
 CENT = Decimal("0.01")
 PAYMENT_KINDS = frozenset({"sale", "capture"})
@@ -46,14 +47,7 @@ def money(value: Any, field: str = "amount") -> Decimal:
     """A Shopify amount ("19.99", or a MoneyBag/number) as Decimal; '' and None are 0."""
     if isinstance(value, Mapping):  # a *_set MoneyBag: the shop currency is authoritative
         value = (value.get("shop_money") or {}).get("amount")
-    if value is None or value == "":
-        return ZERO
-    if isinstance(value, bool):
-        raise ReviewError(f"Shopify field {field} is not an amount: {value!r}")
-    try:
-        return Decimal(value) if isinstance(value, str) else Decimal(str(value))
-    except InvalidOperation:
-        raise ReviewError(f"Shopify field {field} is not an amount: {value!r}") from None
+    return parse_amount(value, field, "Shopify")
 
 
 def stamp(value: Any) -> datetime | None:

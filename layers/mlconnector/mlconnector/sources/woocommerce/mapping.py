@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from mlconnector.errors import ReviewError
@@ -30,20 +30,14 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.amounts import parse_amount
 
 CATEGORY_META_KEYS = ("_categories", "categories", "_product_categories", "product_categories")
 
 
 def money(value: Any, field: str = "amount") -> Decimal:
     """A WooCommerce amount (string, or int/float for the few numeric fields) as Decimal; '' and None are 0."""
-    if value is None or value == "":
-        return ZERO
-    if isinstance(value, bool):
-        raise ReviewError(f"WooCommerce field {field} is not an amount: {value!r}")
-    try:
-        return Decimal(value) if isinstance(value, str) else Decimal(str(value))
-    except InvalidOperation:
-        raise ReviewError(f"WooCommerce field {field} is not an amount: {value!r}") from None
+    return parse_amount(value, field, "WooCommerce")
 
 
 def gmt(value: Any) -> datetime | None:
