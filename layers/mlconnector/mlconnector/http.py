@@ -16,12 +16,12 @@ from pydantic import BaseModel
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
 )
 
-from mlconnector.errors import TransientError
+from mlconnector.errors import AuthError, TransientError
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -69,7 +69,8 @@ def _safe_url(url: str) -> str:
     return url.split("?", 1)[0]
 
 
-def _wait_strategy(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+def wait_strategy(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    """Exponential back-off with jitter, or exactly the wait the server asked for (Retry-After, reset headers)."""
     backoff = wait_exponential_jitter(
         multiplier=policy.initial_delay, max=policy.max_delay, jitter=policy.initial_delay
     )
@@ -81,6 +82,11 @@ def _wait_strategy(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
         return backoff(state)
 
     return wait
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Transient failures are retried; refused credentials are not (the caller refreshes once, then stops)."""
+    return isinstance(error, TransientError) and not isinstance(error, AuthError)
 
 
 def send(
@@ -116,8 +122,8 @@ def send(
 
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),
-        wait=_wait_strategy(policy),
-        retry=retry_if_exception_type(TransientError),
+        wait=wait_strategy(policy),
+        retry=retry_if_exception(is_retryable),
         sleep=sleep,
         reraise=True,
     )

@@ -18,32 +18,23 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from mlconnector.errors import AuthError, ReviewError, TransientError
-from mlconnector.http import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, new_session, send
+from mlconnector.http import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    is_retryable,
+    new_session,
+    send,
+    wait_strategy,
+)
 from mlconnector.targets.fusion.mapping import RESOURCE_ITEM, dumps, loads
 from mlconnector.targets.fusion.settings import FusionSettings, required_credentials
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_TEXT = 500
-
-
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay)
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableResponse) and error.wait_seconds is not None:
-            return min(error.wait_seconds, 60.0)
-        return backoff(state)
-
-    return wait
-
-
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, TransientError) and not isinstance(error, AuthError)
 
 
 def error_text(response: requests.Response) -> str:
@@ -212,8 +203,8 @@ class FusionClient:
 
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
-            wait=_wait(self.policy),
-            retry=retry_if_exception(_retryable),
+            wait=wait_strategy(self.policy),
+            retry=retry_if_exception(is_retryable),
             sleep=self.sleep,
             reraise=True,
         )

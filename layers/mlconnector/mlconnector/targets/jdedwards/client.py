@@ -25,10 +25,17 @@ from decimal import Decimal
 from typing import Any
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
 from mlconnector.errors import AuthError, ReviewError, TransientError
-from mlconnector.http import RetryableResponse, RetryPolicy, new_session, retry_after_seconds, send
+from mlconnector.http import (
+    RetryableResponse,
+    is_retryable,
+    new_session,
+    retry_after_seconds,
+    send,
+    wait_strategy,
+)
 from mlconnector.targets.jdedwards.settings import JdeSettings
 
 log = logging.getLogger(__name__)
@@ -118,22 +125,6 @@ def parse_body(response: requests.Response) -> Any:
         return response.text
 
 
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, TransientError) and not isinstance(error, AuthError)
-
-
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay)
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableResponse) and error.wait_seconds is not None:
-            return min(error.wait_seconds, 60.0)
-        return backoff(state)
-
-    return wait
-
-
 @dataclass
 class _Token:
     value: str
@@ -220,8 +211,8 @@ class AisClient:
         """POST JSON with the token; ``retry=False`` sends once (for calls that are not idempotent)."""
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts if retry else 1),
-            wait=_wait(self.policy),
-            retry=retry_if_exception(_retryable),
+            wait=wait_strategy(self.policy),
+            retry=retry_if_exception(is_retryable),
             sleep=self._sleep,
             reraise=True,
         )

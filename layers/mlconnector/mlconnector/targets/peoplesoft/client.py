@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 from lxml import etree
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt
 from zeep import Client, Settings
 from zeep import exceptions as zeep_exceptions
 from zeep.transports import Transport
@@ -32,7 +32,14 @@ from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
 from mlconnector.errors import AuthError, ConnectorError, ReviewError, TransientError
-from mlconnector.http import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, new_session, send
+from mlconnector.http import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    is_retryable,
+    new_session,
+    send,
+    wait_strategy,
+)
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings, required_credentials
 
 log = logging.getLogger(__name__)
@@ -187,22 +194,6 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return out
 
 
-def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential_jitter(multiplier=policy.initial_delay, max=policy.max_delay)
-
-    def wait(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableResponse) and error.wait_seconds is not None:
-            return min(error.wait_seconds, 60.0)
-        return backoff(state)
-
-    return wait
-
-
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, TransientError) and not isinstance(error, AuthError)
-
-
 @dataclass
 class _Token:
     access_token: str
@@ -336,8 +327,8 @@ class PeopleSoftConnection:
 
         retrying = Retrying(
             stop=stop_after_attempt(self.policy.attempts),
-            wait=_wait(self.policy),
-            retry=retry_if_exception(_retryable),
+            wait=wait_strategy(self.policy),
+            retry=retry_if_exception(is_retryable),
             sleep=self.sleep,
             reraise=True,
         )
