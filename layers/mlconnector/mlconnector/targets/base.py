@@ -4,8 +4,37 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from mlconnector.documents import Posting
+from mlconnector.http import RetryPolicy
 from mlconnector.models import Customer
+
+
+class ErpSettings(BaseModel):
+    """What every ERP connection has: how long to wait and how to retry (the customer's hardware sets the pace)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_initial_delay: float = Field(default=0.2, ge=0)
+    retry_max_delay: float = Field(default=8.0, ge=0)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            attempts=self.retry_attempts,
+            initial_delay=self.retry_initial_delay,
+            max_delay=self.retry_max_delay,
+            connect_timeout=min(3.05, self.timeout_seconds),
+            read_timeout=self.timeout_seconds,
+        )
+
+
+def required_credentials(auth: str) -> tuple[str, str]:
+    """The credential keys an auth scheme needs (oauth2: client id/secret, otherwise user/password)."""
+    return ("client_id", "client_secret") if auth == "oauth2" else ("username", "password")
 
 
 class ErpTarget(ABC):

@@ -29,8 +29,9 @@ from mlconnector.http import (
     send,
     wait_strategy,
 )
+from mlconnector.targets.base import required_credentials
 from mlconnector.targets.fusion.mapping import RESOURCE_ITEM, dumps, loads
-from mlconnector.targets.fusion.settings import FusionSettings, required_credentials
+from mlconnector.targets.fusion.settings import FusionSettings
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import re
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mlconnector.http import RetryPolicy
+from mlconnector.targets.base import ErpSettings
 
 #: Hosts where plain http is accepted (the sandbox, a local tunnel); everything else must be https.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -28,7 +28,7 @@ def _check_url(value: str, what: str) -> str:
     return value
 
 
-class FusionSettings(BaseModel):
+class FusionSettings(ErpSettings):
     """How to reach one Fusion pod and where receivables documents land."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,10 +65,6 @@ class FusionSettings(BaseModel):
     segment_separator: str = Field(default="-", min_length=1, max_length=1)
     chart_of_accounts_id: int | None = Field(default=None, description="Restrict the combination list to one chart")
     validate_accounts: bool = True
-    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    retry_attempts: int = Field(default=4, ge=1, le=10)
-    retry_initial_delay: float = Field(default=0.2, ge=0)
-    retry_max_delay: float = Field(default=8.0, ge=0)
     page_size: int = Field(default=500, ge=1, le=500, description="limit= on collection reads (Fusion caps at 500)")
 
     @field_validator("base_url")
@@ -136,18 +132,3 @@ class FusionSettings(BaseModel):
     @property
     def crm_url(self) -> str:
         return f"{self.base_url}/crmRestApi/resources/{self.resource_version}"
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            attempts=self.retry_attempts,
-            initial_delay=self.retry_initial_delay,
-            max_delay=self.retry_max_delay,
-            connect_timeout=min(3.05, self.timeout_seconds),
-            read_timeout=self.timeout_seconds,
-        )
-
-
-def required_credentials(auth: str) -> tuple[str, str]:
-    """The credential keys an auth scheme needs (oauth2: client id/secret, basic: user/password)."""
-    return ("client_id", "client_secret") if auth == "oauth2" else ("username", "password")

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from mlconnector.http import RetryPolicy
+from mlconnector.targets.base import ErpSettings
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -32,7 +32,7 @@ _PREFIX = re.compile(r"^[A-Z0-9]{0,4}$")
 DATA_SERVICE = "data_service"
 
 
-class JdeSettings(BaseModel):
+class JdeSettings(ErpSettings):
     """How to reach one JD Edwards EnterpriseOne AIS server and where documents land."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,10 +67,6 @@ class JdeSettings(BaseModel):
     customer_key_prefix: str = Field(default="W", description="0-4 upper-case characters starting every ALKY")
     date_format: str = Field(default="%m/%d/%Y", description="strftime format of dates exchanged with AIS")
     max_page_size: int = Field(default=500, ge=1, le=10_000)
-    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    retry_attempts: int = Field(default=4, ge=1, le=10)
-    retry_initial_delay: float = Field(default=0.2, ge=0)
-    retry_max_delay: float = Field(default=8.0, ge=0)
 
     @field_validator("base_url")
     @classmethod
@@ -109,13 +105,3 @@ class JdeSettings(BaseModel):
     def refresh_after_seconds(self) -> float:
         """Age at which a token is replaced: the lifetime minus the margin, but never below half of it."""
         return max(self.token_lifetime_seconds - self.token_refresh_margin_seconds, self.token_lifetime_seconds / 2)
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            attempts=self.retry_attempts,
-            initial_delay=self.retry_initial_delay,
-            max_delay=self.retry_max_delay,
-            connect_timeout=min(3.05, self.timeout_seconds),
-            read_timeout=self.timeout_seconds,
-        )

@@ -40,7 +40,8 @@ from mlconnector.http import (
     send,
     wait_strategy,
 )
-from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings, required_credentials
+from mlconnector.targets.base import required_credentials
+from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 
 log = logging.getLogger(__name__)
 

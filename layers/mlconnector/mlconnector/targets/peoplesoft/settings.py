@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from mlconnector.http import RetryPolicy
+from mlconnector.targets.base import ErpSettings
 
 #: ChartFields the shipped JOURNAL_ENTRY_CI WSDL carries on COLL_JRNL_LN, with their PeopleSoft field lengths.
 CHARTFIELD_LENGTHS: dict[str, int] = {
@@ -33,7 +33,7 @@ _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$")
 _PREFIX = re.compile(r"^[A-Z][A-Z0-9]{0,2}$")
 
 
-class PeopleSoftSettings(BaseModel):
+class PeopleSoftSettings(ErpSettings):
     """How to reach one PeopleSoft Integration Broker gateway and where documents land."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -75,10 +75,6 @@ class PeopleSoftSettings(BaseModel):
         default_factory=dict,
         description="CI name (CUSTOMER_CI, JOURNAL_ENTRY_CI, AR_PENDING_ITEM_CI, VCHR_EXPRESS) -> version, default 1",
     )
-    timeout_seconds: float = Field(default=30.0, gt=0, le=300)
-    retry_attempts: int = Field(default=4, ge=1, le=10)
-    retry_initial_delay: float = Field(default=0.2, ge=0)
-    retry_max_delay: float = Field(default=8.0, ge=0)
     chartfields: list[str] = Field(default_factory=lambda: list(CHARTFIELD_LENGTHS))
     inquiry_window_days: int = Field(default=7, ge=1, le=366)
     inquiry_operations: dict[str, str] = Field(
@@ -147,17 +143,3 @@ class PeopleSoftSettings(BaseModel):
     @property
     def rest_url(self) -> str:
         return f"{self.base_url}/PSIGW/RESTListeningConnector/{self.node}"
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(
-            attempts=self.retry_attempts,
-            initial_delay=self.retry_initial_delay,
-            max_delay=self.retry_max_delay,
-            connect_timeout=min(3.05, self.timeout_seconds),
-            read_timeout=self.timeout_seconds,
-        )
-
-
-def required_credentials(auth: str) -> tuple[str, str]:
-    return ("client_id", "client_secret") if auth == "oauth2" else ("username", "password")
