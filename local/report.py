@@ -138,6 +138,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
         ("documents posted", e["posted"]),
         ("duplicates suppressed (same version, or already in the ERP)", report.duplicates_suppressed),
         ("skipped (not paid, deleted)", e["skipped"]),
+        ("concurrent deliveries deferred (same version in progress)", e["deferred"]),
         ("failed attempts, retried", e["failed"]),
         ("needs review", e["needs_review"]),
         ("in the dead-letter queue", report.dead_letters),

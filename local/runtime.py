@@ -633,9 +633,11 @@ class LocalRuntime:
 
 
 def _start_moto(port: int, endpoint: str, timeout: float = 30.0) -> subprocess.Popen:
-    """The embedded AWS: moto's server in its own process, so it runs on another core than the handlers."""
+    """The embedded AWS: moto's server (with local/aws_server.py's fixes) in its own process, so it
+    runs on another core than the handlers."""
     process = subprocess.Popen(  # noqa: S603 - our own interpreter running moto's server module
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "local.aws_server", "-H", "127.0.0.1", "-p", str(port)],
+        cwd=Path(__file__).resolve().parents[1],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -7,9 +7,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from mlconnector.observability import logger, metrics, tracer
+from mlconnector.observability import logger, metrics
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.poller import poll
+from mlconnector.tracing import tracer
 
 connector = Connector()
 

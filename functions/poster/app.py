@@ -7,9 +7,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlconnector.observability import logger, metrics, tracer
+from mlconnector.observability import logger, metrics
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.poster import Poster
+from mlconnector.tracing import tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 poster = Poster(Connector())

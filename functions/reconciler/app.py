@@ -13,9 +13,10 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from mlconnector.observability import logger, metrics, tracer
+from mlconnector.observability import logger, metrics
 from mlconnector.ops.reconcile import record_reconciliation
 from mlconnector.pipeline.context import Connector
+from mlconnector.tracing import tracer
 
 connector = Connector()
 

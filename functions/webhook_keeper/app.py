@@ -7,9 +7,10 @@ import os
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mlconnector.observability import logger, metrics, tracer
+from mlconnector.observability import logger, metrics
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.keeper import keep_webhooks
+from mlconnector.tracing import tracer
 
 connector = Connector()
 

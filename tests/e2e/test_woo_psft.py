@@ -184,3 +184,29 @@ def test_invalid_chartfield_combination_goes_to_review_and_the_rest_of_the_batch
     assert len(review) == 1
     assert "Invalid ChartField combination" in review[0]["detail"]["M"]["reason"]["S"]
     assert stack.runtime.queue_depth(stack.runtime.outputs["DeadLetterQueueUrl"]) == 0
+
+
+def test_a_posted_order_costs_the_poster_four_dynamodb_round_trips(stack):
+    """Idempotency claim and completion, one read of the order's bindings, one write of its audit
+    entries, bindings and status: a regression to one call per item shows up here."""
+    from tests.bench.common import ApiCalls
+
+    woo = stack.stores["woocommerce"].state
+    with ApiCalls() as calls:
+        order = new_paid_order(woo)
+        assert stack.runtime.wait_until_drained(timeout=60)
+    poster_calls = {op: n for (role, op), n in calls.by_role.items() if role == "PosterFunction"}
+    dynamodb = {op: n for op, n in poster_calls.items() if op.startswith("dynamodb:")}
+    assert dynamodb == {
+        "dynamodb:PutItem": 1,
+        "dynamodb:BatchGetItem": 1,
+        "dynamodb:BatchWriteItem": 1,
+        "dynamodb:UpdateItem": 1,
+    }, poster_calls
+    assert events_for(stack, f"woo-psft|order|{order['id']}") == [
+        "received",
+        "enqueued",
+        "processing",
+        "customer_upserted",
+        "posted",
+    ]

@@ -1,4 +1,4 @@
-"""Powertools Logger, Metrics and Tracer shared by the library and the handlers.
+"""Powertools Logger and Metrics shared by the library and the handlers (the Tracer is in ``tracing``).
 
 Metrics carry a ``connection`` dimension; each call emits one EMF line so records of
 different connections in one batch are counted apart.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 NAMESPACE_DEFAULT = "MlConnector"
@@ -17,7 +17,6 @@ SERVICE_DEFAULT = "ml-connector"
 # Explicit defaults, so importing the library outside a function (the CLI, tests) still yields valid EMF.
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_DEFAULT))
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE_DEFAULT))
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE_DEFAULT))
 
 
 def count(name: str, connection: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> None:

@@ -28,6 +28,7 @@ class AuditEvent(StrEnum):
     POSTED = "posted"
     ALREADY_POSTED = "already_posted"
     DUPLICATE = "duplicate_suppressed"
+    DEFERRED = "deferred"
     SKIPPED = "skipped"
     FAILED = "failed"
     NEEDS_REVIEW = "needs_review"
@@ -72,7 +73,9 @@ class AuditTrail:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
 
-    def _item(self, envelope: Envelope, event: AuditEvent, detail: dict[str, Any], at: datetime) -> dict[str, Any]:
+    def item(self, envelope: Envelope, event: AuditEvent, detail: dict[str, Any]) -> dict[str, Any]:
+        """The audit item for ``event`` happening now, ready to be put."""
+        at = _now()
         stamp = at.isoformat(timespec="microseconds")
         return {
             "pk": envelope.record_key,
@@ -89,7 +92,7 @@ class AuditTrail:
         }
 
     def record(self, envelope: Envelope, event: AuditEvent, **detail: Any) -> None:
-        table(self.table_name).put_item(Item=self._item(envelope, event, detail, _now()))
+        table(self.table_name).put_item(Item=self.item(envelope, event, detail))
 
     def record_raw(self, record_key: str, event: AuditEvent, **detail: Any) -> None:
         """An entry for something that is not a readable envelope (a poison message)."""
@@ -111,7 +114,7 @@ class AuditTrail:
     def record_many(self, entries: Iterable[tuple[Envelope, AuditEvent, dict[str, Any]]]) -> None:
         with table(self.table_name).batch_writer() as batch:
             for envelope, event, detail in entries:
-                batch.put_item(Item=self._item(envelope, event, detail, _now()))
+                batch.put_item(Item=self.item(envelope, event, detail))
 
     def history(self, record_key: str) -> list[AuditItem]:
         items = _query_all(table(self.table_name), KeyConditionExpression=Key("pk").eq(record_key))

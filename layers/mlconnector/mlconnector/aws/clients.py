@@ -19,13 +19,21 @@ def client(service: str) -> Any:
 
 
 @cache
-def table(name: str) -> Any:
+def resource() -> Any:
+    """The DynamoDB resource (Python values in and out, for batch calls across tables)."""
     import boto3
+    from botocore.config import Config
 
-    return boto3.resource("dynamodb").Table(name)
+    return boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+@cache
+def table(name: str) -> Any:
+    return resource().Table(name)
 
 
 def reset() -> None:
     """Forget cached clients (tests and the local runtime switch endpoints)."""
     client.cache_clear()
     table.cache_clear()
+    resource.cache_clear()

@@ -10,11 +10,13 @@ Item shapes (``pk`` / ``sk``):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from mlconnector.aws.batch import batch_get
 from mlconnector.aws.clients import table
 from mlconnector.envelope import Envelope
 
@@ -57,39 +59,29 @@ class StateStore:
 
     # id mappings (the "binder") --------------------------------------------------------------------
     def binding(self, connection: str, kind: str, store_id: str) -> dict[str, Any] | None:
-        return self._table.get_item(Key={"pk": f"map#{connection}#{kind}#{store_id}", "sk": "-"}).get("Item")
+        return self._table.get_item(Key=binding_key(connection, kind, store_id)).get("Item")
+
+    def bindings(self, connection: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Several bindings in one BatchGetItem: ``(kind, store id)`` → item, for those that exist."""
+        wanted = {}
+        for kind, store_id in keys:
+            key = binding_key(connection, kind, store_id)
+            wanted[(key["pk"], key["sk"])] = (kind, store_id)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in batch_get(self.table_name, [{"pk": pk, "sk": sk} for pk, sk in wanted]):
+            found[wanted[(item["pk"], item["sk"])]] = item
+        return found
 
     def erp_id(self, connection: str, kind: str, store_id: str) -> str | None:
         item = self.binding(connection, kind, store_id)
         return item["erp_id"] if item else None
 
     def bind(self, connection: str, kind: str, store_id: str, erp_id: str, fingerprint: str = "") -> None:
-        item = {
-            "pk": f"map#{connection}#{kind}#{store_id}",
-            "sk": "-",
-            "erp_id": erp_id,
-            "bound_at": datetime.now(UTC).isoformat(),
-        }
-        if fingerprint:
-            item["fingerprint"] = fingerprint
-        self._table.put_item(Item=item)
+        self._table.put_item(Item=binding_item(connection, kind, store_id, erp_id, fingerprint))
 
     # record status --------------------------------------------------------------------------------
     def set_status(self, envelope: Envelope, status: str, **fields: Any) -> None:
-        now = datetime.now(UTC).isoformat()
-        item = {
-            "pk": f"record#{envelope.record_key}",
-            "sk": "status",
-            "status": status,
-            "status_key": f"{envelope.connection}#{status}",
-            "connection": envelope.connection,
-            "kind": str(envelope.kind),
-            "object_id": envelope.object_id,
-            "updated_at": now,
-            "envelope": envelope.model_dump_json(exclude={"payload"}),
-            **{k: v for k, v in fields.items() if v not in (None, "")},
-        }
-        self._table.put_item(Item=item)
+        self._table.put_item(Item=status_item(envelope, status, **fields))
 
     def status(self, record_key: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"pk": f"record#{record_key}", "sk": "status"}).get("Item")
@@ -106,3 +98,30 @@ class StateStore:
             if "LastEvaluatedKey" not in page:
                 return items
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def binding_key(connection: str, kind: str, store_id: str) -> dict[str, str]:
+    return {"pk": f"map#{connection}#{kind}#{store_id}", "sk": "-"}
+
+
+def binding_item(connection: str, kind: str, store_id: str, erp_id: str, fingerprint: str = "") -> dict[str, Any]:
+    item = {**binding_key(connection, kind, store_id), "erp_id": erp_id, "bound_at": datetime.now(UTC).isoformat()}
+    if fingerprint:
+        item["fingerprint"] = fingerprint
+    return item
+
+
+def status_item(envelope: Envelope, status: str, **fields: Any) -> dict[str, Any]:
+    """The record's latest status, with the envelope (without payload) to replay it."""
+    return {
+        "pk": f"record#{envelope.record_key}",
+        "sk": "status",
+        "status": status,
+        "status_key": f"{envelope.connection}#{status}",
+        "connection": envelope.connection,
+        "kind": str(envelope.kind),
+        "object_id": envelope.object_id,
+        "updated_at": datetime.now(UTC).isoformat(),
+        "envelope": envelope.model_dump_json(exclude={"payload"}),
+        **{k: v for k, v in fields.items() if v not in (None, "")},
+    }

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from mlconnector.aws.audit import AuditEvent
 from mlconnector.aws.clients import client
 from mlconnector.aws.state import RecordStatus
+from mlconnector.aws.unit_of_work import UnitOfWork
 from mlconnector.documents import Posting
 from mlconnector.envelope import Envelope
 from mlconnector.errors import ReviewError, TransientError
@@ -49,6 +50,10 @@ class PosterOutcome:
     status: str
     documents: tuple[str, ...] = ()
     duplicate: bool = False
+
+
+class InProgressElsewhere(TransientError):
+    """Another invocation holds the idempotency lock on the same record version (a concurrent duplicate)."""
 
 
 def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
@@ -124,6 +129,13 @@ class Poster:
         reason = describe_error(exc)
         last = receive_count >= self.connector.env.max_receive_count
         audit = self.connector.audit
+        if isinstance(exc, InProgressElsewhere) and not last:
+            # Not a failure: the other invocation decides the record's status; this delivery comes back
+            # later and is then suppressed as a duplicate.
+            audit.record(envelope, AuditEvent.DEFERRED, reason=reason, attempt=receive_count)
+            count("Deferred", envelope.connection)
+            logger.info("record deferred", extra={"record": envelope.record_key, "attempt": receive_count})
+            return
         audit.record(
             envelope,
             AuditEvent.FAILED,
@@ -131,7 +143,7 @@ class Poster:
             attempt=receive_count,
             max_attempts=self.connector.env.max_receive_count,
             message_id=record.message_id,
-            transient=isinstance(exc, (TransientError, IdempotencyAlreadyInProgressError)),
+            transient=isinstance(exc, TransientError),
         )
         if last:
             audit.record(envelope, AuditEvent.DEAD_LETTERED, reason=reason, attempts=receive_count)
@@ -164,7 +176,7 @@ class Poster:
         try:
             result = self._idempotent_process(envelope=envelope)
         except IdempotencyAlreadyInProgressError:
-            raise TransientError("the same record version is being posted by another invocation") from None
+            raise InProgressElsewhere("the same record version is being posted by another invocation") from None
         outcome = PosterOutcome(
             status=result["status"],
             documents=tuple(result.get("documents", ())),
@@ -176,106 +188,110 @@ class Poster:
         return outcome
 
     def _process(self, envelope: Envelope) -> dict[str, Any]:
-        audit = self.connector.audit
-        audit.record(envelope, AuditEvent.PROCESSING)
+        work = UnitOfWork(envelope, self.connector.audit, self.connector.state)
+        work.audit(AuditEvent.PROCESSING)
         try:
-            documents = self._post_envelope(envelope)
+            documents = self._post_envelope(envelope, work)
         except ReviewError as exc:
-            audit.record(envelope, AuditEvent.NEEDS_REVIEW, reason=exc.reason, **_flat(exc.detail))
-            self.connector.state.set_status(envelope, RecordStatus.NEEDS_REVIEW, reason=exc.reason)
+            work.audit(AuditEvent.NEEDS_REVIEW, reason=exc.reason, **_flat(exc.detail))
+            work.status(RecordStatus.NEEDS_REVIEW, reason=exc.reason)
+            work.flush()
             count("NeedsReview", envelope.connection)
             return {"status": RecordStatus.NEEDS_REVIEW, "documents": []}
+        except Exception:
+            # Keep what was done before the failure (documents created, customers bound) in the trail.
+            try:
+                work.flush()
+            except Exception as flush_error:  # the ERP lookup on retry still finds what was created
+                logger.warning("could not record partial progress", extra={"reason": describe_error(flush_error)})
+            raise
         if documents is None:
+            work.flush()
             return {"status": RecordStatus.SKIPPED, "documents": []}
-        self.connector.state.set_status(envelope, RecordStatus.POSTED, documents=list(documents))
+        work.status(RecordStatus.POSTED, documents=list(documents))
+        work.flush()
         return {"status": RecordStatus.POSTED, "documents": list(documents)}
 
-    def _post_envelope(self, envelope: Envelope) -> list[str] | None:
+    def _post_envelope(self, envelope: Envelope, work: UnitOfWork) -> list[str] | None:
         name = envelope.connection
         source = self.connector.source(name)
         payload = envelope.payload if envelope.payload is not None else source.fetch(envelope.kind, envelope.object_id)
 
         if envelope.kind is RecordKind.CUSTOMER:
             customer = _map(source.to_customer, payload, "customer")
-            return [self._customer(name, envelope, customer)]
+            return [self._customer(work, customer)]
 
         if envelope.kind is RecordKind.ORDER:
             if envelope.topic.endswith(".deleted"):
-                self._skip(envelope, "deleted in the store; postings are never removed automatically")
+                self._skip(work, "deleted in the store; postings are never removed automatically")
                 return None
             order = _map(source.to_order, payload, "order")
             if not order.paid:
-                self._skip(envelope, f"order status {order.status!r} is not a paid status")
+                self._skip(work, f"order status {order.status!r} is not a paid status")
                 return None
-            customer_id = self._customer(name, envelope, order.customer) if order.customer else None
             postings = self.connector.engine(name).order_postings(order)
-            return [self._post(envelope, posting, customer_id) for posting in postings]
+            work.prefetch(
+                [("posting", p.reference) for p in postings]
+                + ([("customer", order.customer.source_id)] if order.customer else [])
+            )
+            customer_id = self._customer(work, order.customer) if order.customer else None
+            return [self._post(work, posting, customer_id) for posting in postings]
 
         if envelope.kind is RecordKind.REFUND:
             refund = _map(source.to_refund, payload, "refund")
             if refund.amount == 0:
-                self._skip(envelope, "the refund returns no money (restock only); nothing to post")
+                self._skip(work, "the refund returns no money (restock only); nothing to post")
                 return None
             order = _map(source.to_order, source.fetch(RecordKind.ORDER, refund.order_id), "order")
             engine = self.connector.engine(name)
             original = engine.order_reference(order)
             if not order.paid:
                 raise ReviewError(f"refund {refund.source_id} belongs to order {order.reference}, which is not paid")
-            if self.connector.state.erp_id(name, "posting", original) is None:
+            work.prefetch(
+                [("posting", original), ("posting", engine.refund_reference(order, refund))]
+                + ([("customer", order.customer.source_id)] if order.customer else [])
+            )
+            if work.erp_id("posting", original) is None:
                 raise TransientError(f"original order {order.reference} is not posted yet; the refund waits for it")
             posting = engine.refund_posting(order, refund)
-            customer_id = (
-                self.connector.state.erp_id(name, "customer", order.customer.source_id) if order.customer else None
-            )
-            return [self._post(envelope, posting, customer_id)]
+            customer_id = work.erp_id("customer", order.customer.source_id) if order.customer else None
+            return [self._post(work, posting, customer_id)]
 
         raise ReviewError(f"records of kind {envelope.kind} are not posted by this connector")
 
-    def _skip(self, envelope: Envelope, reason: str) -> None:
-        self.connector.audit.record(envelope, AuditEvent.SKIPPED, reason=reason)
-        self.connector.state.set_status(envelope, RecordStatus.SKIPPED, reason=reason)
-        count("Skipped", envelope.connection)
+    def _skip(self, work: UnitOfWork, reason: str) -> None:
+        work.audit(AuditEvent.SKIPPED, reason=reason)
+        work.status(RecordStatus.SKIPPED, reason=reason)
+        count("Skipped", work.envelope.connection)
 
-    def _customer(self, name: str, envelope: Envelope, customer: Customer) -> str:
-        state = self.connector.state
+    def _customer(self, work: UnitOfWork, customer: Customer) -> str:
         fingerprint = _customer_fingerprint(customer)
-        known = state.binding(name, "customer", customer.source_id)
+        known = work.binding("customer", customer.source_id)
         if known and known.get("fingerprint") == fingerprint:
-            if envelope.kind is RecordKind.CUSTOMER:  # the record's own outcome: nothing to change in the ERP
-                self.connector.audit.record(
-                    envelope, AuditEvent.ALREADY_POSTED, erp_customer_id=known["erp_id"], unchanged=True
-                )
+            if work.envelope.kind is RecordKind.CUSTOMER:  # the record's own outcome: nothing to change in the ERP
+                work.audit(AuditEvent.ALREADY_POSTED, erp_customer_id=known["erp_id"], unchanged=True)
             return known["erp_id"]
-        erp_id = self.connector.target(name).upsert_customer(customer, known["erp_id"] if known else None)
-        state.bind(name, "customer", customer.source_id, erp_id, fingerprint=fingerprint)
-        self.connector.audit.record(
-            envelope, AuditEvent.CUSTOMER_UPSERTED, erp_customer_id=erp_id, created=known is None
-        )
+        target = self.connector.target(work.envelope.connection)
+        erp_id = target.upsert_customer(customer, known["erp_id"] if known else None)
+        work.bind("customer", customer.source_id, erp_id, fingerprint=fingerprint)
+        work.audit(AuditEvent.CUSTOMER_UPSERTED, erp_customer_id=erp_id, created=known is None)
         return erp_id
 
-    def _post(self, envelope: Envelope, posting: Posting, customer_id: str | None) -> str:
-        state, audit = self.connector.state, self.connector.audit
-        name = envelope.connection
-        bound = state.erp_id(name, "posting", posting.reference)
+    def _post(self, work: UnitOfWork, posting: Posting, customer_id: str | None) -> str:
+        bound = work.erp_id("posting", posting.reference)
         if bound:
-            audit.record(envelope, AuditEvent.ALREADY_POSTED, reference=posting.reference, erp_document_id=bound)
+            work.audit(AuditEvent.ALREADY_POSTED, reference=posting.reference, erp_document_id=bound)
             return bound
-        target = self.connector.target(name)
+        target = self.connector.target(work.envelope.connection)
         found = target.find_posting(posting)
         if found:
-            state.bind(name, "posting", posting.reference, found)
-            audit.record(
-                envelope,
-                AuditEvent.ALREADY_POSTED,
-                reference=posting.reference,
-                erp_document_id=found,
-                found_in_erp=True,
-            )
+            work.bind("posting", posting.reference, found)
+            work.audit(AuditEvent.ALREADY_POSTED, reference=posting.reference, erp_document_id=found, found_in_erp=True)
             return found
         document_id = target.create_posting(posting, customer_id)
-        state.bind(name, "posting", posting.reference, document_id)
-        audit.record(envelope, AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
-        count("Posted", name)
+        work.bind("posting", posting.reference, document_id)
+        work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
+        count("Posted", work.envelope.connection)
         return document_id
 
 

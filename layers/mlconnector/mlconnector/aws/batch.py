@@ -1,0 +1,61 @@
+"""DynamoDB batch calls that finish their work: unprocessed keys and items are retried with backoff.
+
+``BatchWriteItem`` spans tables, so one record's audit entries, id bindings and status are
+stored in one round trip instead of one ``PutItem`` each.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mlconnector.aws.clients import resource
+from mlconnector.errors import TransientError
+
+MAX_WRITE_ITEMS = 25
+MAX_GET_KEYS = 100
+ATTEMPTS = 8
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+
+
+def batch_get(table_name: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Strongly consistent reads of ``keys`` from one table; items that do not exist are simply absent."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), MAX_GET_KEYS):
+        pending: Any = {table_name: {"Keys": list(keys[start : start + MAX_GET_KEYS]), "ConsistentRead": True}}
+        for attempt in range(ATTEMPTS):
+            response = resource().batch_get_item(RequestItems=pending)
+            items.extend(response.get("Responses", {}).get(table_name, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            _pause(attempt)
+        else:
+            raise TransientError(f"DynamoDB left keys of {table_name} unread after {ATTEMPTS} attempts")
+    return items
+
+
+def batch_put(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Put ``(table name, item)`` pairs, 25 per request across tables; a later item replaces an earlier
+    one with the same key (one request may not touch a key twice)."""
+    latest: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+    for table_name, item in items:
+        latest[(table_name, str(item["pk"]), str(item.get("sk", "")))] = (table_name, item)
+    entries = list(latest.values())
+    for start in range(0, len(entries), MAX_WRITE_ITEMS):
+        pending: dict[str, list[dict[str, Any]]] = {}
+        for table_name, item in entries[start : start + MAX_WRITE_ITEMS]:
+            pending.setdefault(table_name, []).append({"PutRequest": {"Item": item}})
+        for attempt in range(ATTEMPTS):
+            response = resource().batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                break
+            _pause(attempt)
+        else:
+            raise TransientError(f"DynamoDB left {sum(map(len, pending.values()))} items unwritten")
