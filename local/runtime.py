@@ -575,20 +575,21 @@ class LocalRuntime:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def wait_until_drained(self, queue_output: str = "IngestQueueUrl", timeout: float = 120.0) -> bool:
-        """True once the queue is empty (nothing visible, nothing in flight) and no handler is running."""
+        """True once the queue is empty (nothing visible, nothing in flight) and no handler is running.
+
+        Checks every quarter second and wants three quiet checks in a row: each check is a
+        GetQueueAttributes that the embedded SQS answers by counting every message.
+        """
         url = self.outputs[queue_output]
         deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
+        quiet_checks = 0
         while time.monotonic() < deadline:
             with self._busy_lock:
                 busy = self._busy
-            if self.queue_depth(url) == 0 and busy == 0:
-                quiet_since = quiet_since or time.monotonic()
-                if time.monotonic() - quiet_since > 0.5:
-                    return True
-            else:
-                quiet_since = None
-            time.sleep(0.1)
+            quiet_checks = quiet_checks + 1 if busy == 0 and self.queue_depth(url) == 0 else 0
+            if quiet_checks >= 3:
+                return True
+            time.sleep(0.25)
         return False
 
     # --- schedules ---------------------------------------------------------------------------------

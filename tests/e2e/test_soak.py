@@ -1,9 +1,9 @@
-"""Fault soak: hundreds of orders across every connection of the local profile, with duplicate
-webhooks, lost webhooks, overlapping polls, ERP faults (5xx, timeouts, timeout after commit, 429,
-token expiry) and batches failing part-way. After draining and redriving the DLQ: exactly one ERP
-document per order and refund, every journal balanced, every record's audit trail complete, and no
-configured secret in any log line or audit record. ``SOAK_ORDERS`` sets the size: 400 in the
-suite (about three minutes on 2 cores; moto's SQS slows with queue depth), 2,000+ for manual runs.
+"""Fault soak: 2,000 orders across every connection of the local profile, the stores sending in
+parallel, with duplicate webhooks, lost webhooks, overlapping polls, ERP faults (5xx, timeouts,
+timeout after commit, 429, token expiry) and batches failing part-way. After draining and redriving
+the DLQ: exactly one ERP document per order and refund, every journal balanced, every record's audit
+trail complete, and no configured secret in any log line or audit record. ``SOAK_ORDERS`` sets the
+size: 2,000 in the suite (about six and a half minutes on 2 cores), more for manual runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from local.stack import ERP_SANDBOXES, STORE_SANDBOXES, LocalStack
 from mlconnector.profile import parse_profile
 from tests.support.stack import audit_items
 
-ORDERS = int(os.environ.get("SOAK_ORDERS", "400"))
+ORDERS = int(os.environ.get("SOAK_ORDERS", "2000"))
 SEED = int(os.environ.get("SOAK_SEED", "2024"))
 TERMINAL = {"posted", "already_posted", "skipped", "needs_review", "duplicate_suppressed", "customer_upserted"}
 #: Timeout-after-commit is injected for this long from the start (every create in the window commits,
@@ -133,7 +133,7 @@ def secret_values(stack: LocalStack) -> set[str]:
 
 
 @pytest.mark.slow
-def test_fault_soak(capfd):
+def test_fault_soak(capfd, record_property):
     names = _connections()
     if not names:
         pytest.skip("no connection in the profile has both sandboxes and a soak scenario wired")
@@ -151,20 +151,40 @@ def test_fault_soak(capfd):
         )
         window.start()
 
-        # Webhooks (some doubled, some lost) and two overlapping polls per connection while they arrive.
+        # Per connection, in parallel as stores send: webhooks (some doubled, some lost) and two overlapping
+        # polls while they arrive. Token expiry and the other mid-run faults fire once half the stores are done.
         in_review: set[str] = set()
         polls: list[threading.Thread] = []
-        for n, connection in enumerate(selected):
-            store = stack.stores[connection.name].state
-            store.duplicate_next_delivery = per_connection // 20
-            in_review |= SCENARIOS[connection.store_type](stack, connection, per_connection, SEED + 10 * n)
-            for _ in range(2):
-                poll = threading.Thread(target=stack.poll, args=(connection.name,), daemon=True)
-                poll.start()
-                polls.append(poll)
-            if n == len(selected) // 2:
-                for fault in mid_run:
-                    fault()
+        finished = threading.Semaphore(0)
+        sender_errors: list[BaseException] = []
+
+        def store_traffic(n: int, connection: Any) -> None:
+            try:
+                store = stack.stores[connection.name].state
+                store.duplicate_next_delivery = per_connection // 20
+                in_review.update(SCENARIOS[connection.store_type](stack, connection, per_connection, SEED + 10 * n))
+                for _ in range(2):
+                    poll = threading.Thread(target=stack.poll, args=(connection.name,), daemon=True)
+                    poll.start()
+                    polls.append(poll)
+            except BaseException as exc:  # surfaced below: a store that stopped sending must fail the soak
+                sender_errors.append(exc)
+            finally:
+                finished.release()
+
+        senders = [
+            threading.Thread(target=store_traffic, args=(n, c), daemon=True, name=f"store-{c.name}")
+            for n, c in enumerate(selected)
+        ]
+        for sender in senders:
+            sender.start()
+        for _ in range(max(1, len(selected) // 2)):
+            finished.acquire()
+        for fault in mid_run:
+            fault()
+        for sender in senders:
+            sender.join(timeout=900)
+        assert not sender_errors, sender_errors
         for poll in polls:
             poll.join(timeout=300)
         window.join()
@@ -199,7 +219,7 @@ def test_fault_soak(capfd):
         for name, count in requests.items():
             if any(w in name for w in ("injected", "timeout", "429", "503", "expired", "token")):
                 faults[name] += count
-    print(
+    counts = (
         f"\nsoak: {len(selected)} connections ({', '.join(c.name for c in selected)}), {elapsed:.0f} s\n"
         f"  documents expected {len(report.rows)} ({dict(kinds)}), problems "
         f"{sum(1 for r in report.rows if not r.ok)}, unexpected {len(report.unexpected)}\n"
@@ -208,6 +228,8 @@ def test_fault_soak(capfd):
         f"  ERP faults observed {dict(faults)}\n"
         f"  log bytes scanned {len(captured.out) + len(captured.err)}, audit items scanned {len(items)}"
     )
+    print(counts)
+    record_property("counts", counts)
 
     problems = [f"{r.expected.connection} {r.expected.reference}: {r.problem}" for r in report.rows if not r.ok]
     assert not problems, problems[:20]

@@ -12,6 +12,7 @@ import pytest
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Address, Customer
+from mlconnector.targets.base import FoundInErp
 from mlconnector.targets.jdedwards import JdeError, JdeSettings, JdeTarget
 from sandbox.jdedwards import JdeState, create_app
 from sandbox.runner import serve
@@ -231,7 +232,9 @@ def test_duplicate_post_leaves_one_batch(sandbox):
     second = post_like_pipeline(target, posting)
     assert first == second
     # Even a create without the lookup (a race with another worker) resolves to the one batch.
-    assert target.create_posting(posting, None) == first
+    raced = target.create_posting(posting, None)
+    assert raced == first and isinstance(raced, FoundInErp)  # the poster audits it as already posted
+    assert not isinstance(first, FoundInErp)
     assert len(state.batches) == 1 and len(state.f0911) == 3
     assert state.requests["form_error:custom"] == 1
 

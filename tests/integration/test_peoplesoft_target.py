@@ -14,6 +14,7 @@ from mlconnector.accounting import AccountingEngine, MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
+from mlconnector.targets.base import FoundInErp
 from mlconnector.targets.peoplesoft import (
     PeopleSoftSettings,
     PeopleSoftTarget,
@@ -673,7 +674,8 @@ def test_voucher_created_once_and_found_by_invoice_id(sandbox):
     assert "101000" not in {d["PROP_ACCOUNT"] for d in dists}  # the clearing line is the AP side
     assert stored["PROP_DESCR"].startswith("ref:W5004 | ")
     assert target.find_posting(voucher) == erp_id
-    assert target.create_posting(voucher, None) == erp_id  # duplicate key -> the committed voucher
+    raced = target.create_posting(voucher, None)
+    assert raced == erp_id and isinstance(raced, FoundInErp)  # duplicate key -> the committed voucher
     assert len(state.vouchers) == 1
 
 

@@ -41,6 +41,7 @@ from mlconnector.errors import ReviewError, TransientError
 from mlconnector.models import Customer, RecordKind
 from mlconnector.observability import count, logger
 from mlconnector.pipeline.context import Connector
+from mlconnector.targets.base import FoundInErp
 
 IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
 
@@ -289,7 +290,16 @@ class Poster:
             work.audit(AuditEvent.ALREADY_POSTED, reference=posting.reference, erp_document_id=found, found_in_erp=True)
             return found
         document_id = target.create_posting(posting, customer_id)
-        work.bind("posting", posting.reference, document_id)
+        work.bind("posting", posting.reference, str(document_id))
+        if isinstance(document_id, FoundInErp):  # another worker created it between our lookup and our create
+            work.audit(
+                AuditEvent.ALREADY_POSTED,
+                reference=posting.reference,
+                erp_document_id=str(document_id),
+                found_in_erp=True,
+                refused_as_duplicate=True,
+            )
+            return str(document_id)
         work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
         count("Posted", work.envelope.connection)
         return document_id

@@ -37,6 +37,12 @@ def required_credentials(auth: str) -> tuple[str, str]:
     return ("client_id", "client_secret") if auth == "oauth2" else ("username", "password")
 
 
+class FoundInErp(str):
+    """The id ``create_posting`` returns when the ERP refused the create as a duplicate and the document
+    was found: another worker (say, a newer version of the same order) created it first. The poster
+    records it as already posted, so the audit trail shows one ``posted`` per document."""
+
+
 class ErpTarget(ABC):
     """An ERP: keeps customers current and creates accounting documents exactly once."""
 
@@ -50,7 +56,8 @@ class ErpTarget(ABC):
 
     @abstractmethod
     def create_posting(self, posting: Posting, customer_erp_id: str | None) -> str:
-        """Create the document; return its ERP id. Raises ReviewError for data the ERP refuses."""
+        """Create the document; return its ERP id (a ``FoundInErp`` when the ERP already held it).
+        Raises ReviewError for data the ERP refuses."""
 
     def close(self) -> None:
         """Release connections and sessions."""

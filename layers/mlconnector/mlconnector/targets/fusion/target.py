@@ -19,7 +19,7 @@ from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.errors import ConnectorError, ReviewError, TransientError
 from mlconnector.models import Customer
-from mlconnector.targets.base import ErpTarget
+from mlconnector.targets.base import ErpTarget, FoundInErp
 from mlconnector.targets.fusion.client import FusionClient, refused
 from mlconnector.targets.fusion.mapping import (
     account_number_for,
@@ -227,7 +227,7 @@ class FusionTarget(ErpTarget):
         if response.status_code in (400, 409, 422):
             existing = self.find_posting(posting)  # "already exists": the reference is ours, so is the document
             if existing:
-                return existing
+                return FoundInErp(existing)
             raise refused(self.client.who, f"{posting.kind} {posting.reference}", response)
         raise TransientError(f"{self.client.who}: POST {resource} answered HTTP {response.status_code}")
 

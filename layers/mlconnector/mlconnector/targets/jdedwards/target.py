@@ -13,7 +13,7 @@ from typing import Any
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Customer
-from mlconnector.targets.base import ErpTarget
+from mlconnector.targets.base import ErpTarget, FoundInErp
 from mlconnector.targets.jdedwards.client import AisClient, JdeError
 from mlconnector.targets.jdedwards.mapping import (
     F0101_COLUMNS,
@@ -74,8 +74,8 @@ class JdeTarget(ErpTarget):
                     raise TransientError(
                         f"JD Edwards reports {what} exists but the lookup does not return it"
                     ) from None
-                log.info("JD Edwards %s already existed (an earlier attempt committed): %s", what, found)
-                return found
+                log.info("JD Edwards %s already existed (refused as a duplicate): %s", what, found)
+                return FoundInErp(found)
             except AuthError:
                 raise
             except TransientError as error:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.errors import ReviewError, TransientError
 from mlconnector.models import Customer
-from mlconnector.targets.base import ErpTarget
+from mlconnector.targets.base import ErpTarget, FoundInErp
 from mlconnector.targets.peoplesoft.client import (
     MSG_DUPLICATE,
     MSG_NO_ROWS,
@@ -206,8 +206,8 @@ class PeopleSoftTarget(ErpTarget):
                 raise TransientError(
                     f"PeopleSoft reports {posting.kind} {erp_id} exists but Find does not return it"
                 ) from None
-            log.info("PeopleSoft %s %s already existed (earlier attempt committed)", posting.kind, existing)
-            return existing
+            log.info("PeopleSoft %s %s already existed (refused as a duplicate)", posting.kind, existing)
+            return FoundInErp(existing)
         return erp_id
 
     def _find_journal(self, posting: Posting) -> str | None:
