@@ -134,7 +134,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     posted_total = sum((r.expected.total for r in report.rows if r.ok and r.expected.kind == "order"), Decimal(0))
     for label, value in (
         ("webhook deliveries received", e["received"]),
-        ("records enqueued (webhooks + polls)", e["enqueued"]),
+        ("records enqueued by polls and backfills", e["enqueued"]),
         ("documents posted", e["posted"]),
         ("duplicates suppressed (same version, or already in the ERP)", report.duplicates_suppressed),
         ("skipped (not paid, deleted)", e["skipped"]),

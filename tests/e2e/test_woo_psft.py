@@ -205,7 +205,6 @@ def test_a_posted_order_costs_the_poster_four_dynamodb_round_trips(stack):
     }, poster_calls
     assert events_for(stack, f"woo-psft|order|{order['id']}") == [
         "received",
-        "enqueued",
         "processing",
         "customer_upserted",
         "posted",

@@ -81,7 +81,7 @@ def test_erp_outage_fills_the_dlq_and_redrive_posts_every_record_once(env):
 
     story = mlc(env, "audit", str(orders[0]["id"]), "--connection", "woo-psft")
     assert story.exit_code == 0, story.output
-    for event in ("enqueued", "failed", "dead_lettered", "posted"):
+    for event in ("received", "failed", "dead_lettered", "posted"):
         assert event in story.output
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlconnector import registry
-from mlconnector.accounting import AccountingEngine
 from mlconnector.aws.audit import AuditTrail
 from mlconnector.aws.secrets import get_credentials
 from mlconnector.aws.state import StateStore
 from mlconnector.profile import Connection, Profile, current_profile
-from mlconnector.sources.base import StoreSource
-from mlconnector.targets.base import ErpTarget
+
+if TYPE_CHECKING:  # the receiver never maps money or calls an ERP: it does not load those modules
+    from mlconnector.accounting import AccountingEngine
+    from mlconnector.sources.base import StoreSource
+    from mlconnector.targets.base import ErpTarget
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class Connector:
         return self.profile.connection(name)
 
     @cached_property
+    def background(self) -> ThreadPoolExecutor:
+        """For an AWS call that can run beside another one in the same invocation (always awaited)."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="connector")
+
+    @cached_property
     def audit(self) -> AuditTrail:
         return AuditTrail(self.env.audit_table)
 
@@ -106,6 +114,8 @@ class Connector:
             return adapter
 
     def engine(self, name: str) -> AccountingEngine:
+        from mlconnector.accounting import AccountingEngine
+
         conn = self.connection(name)
         return AccountingEngine(name, conn.accounting, conn.reference_prefix)
 

@@ -1,4 +1,9 @@
-"""Webhook receiver logic: verify on the raw bytes, enqueue, answer. Nothing else happens here."""
+"""Webhook receiver logic: verify on the raw bytes, enqueue, answer. Nothing else happens here.
+
+The two AWS calls of an authentic delivery run side by side: the audit entry ``received`` is
+written while the envelopes go onto the queue, and the answer waits for both. If either fails the
+store gets a 503 and delivers again; a ``received`` without an outcome then means exactly that.
+"""
 
 from __future__ import annotations
 
@@ -50,15 +55,16 @@ def receive_webhook(connector: Connector, connection_name: str, headers: Mapping
         return Answer(200, {"message": "pong"})
 
     envelopes = list(outcome.envelopes)
-    message_ids = enqueue(connector.env.queue_url, envelopes) if envelopes else []
-    connector.audit.record_many(
-        entry
-        for envelope, message_id in zip(envelopes, message_ids, strict=True)
-        for entry in (
-            (envelope, AuditEvent.RECEIVED, {"topic": envelope.topic, "delivery_id": envelope.delivery_id}),
-            (envelope, AuditEvent.ENQUEUED, {"message_id": message_id, "inline": envelope.payload is not None}),
-        )
-    )
+    received = [
+        (e, AuditEvent.RECEIVED, {"topic": e.topic, "delivery_id": e.delivery_id, "inline": e.payload is not None})
+        for e in envelopes
+    ]
+    audit_written = connector.background.submit(connector.audit.record_many, received)
+    try:
+        if envelopes:
+            enqueue(connector.env.queue_url, envelopes)
+    finally:
+        audit_written.result()  # never return (and be frozen) with the write in flight
     count("WebhooksReceived", connection_name)
     count("Enqueued", connection_name, len(envelopes))
     logger.info("webhook enqueued", extra={"connection": connection_name, "records": len(envelopes)})
