@@ -9,7 +9,11 @@ whose result does not change, none of it to the emulation itself:
   call, once per message for every visibility check: replaced by ``time.time()`` (the same
   UTC epoch seconds, without the datetimes);
 * ``ReceiveMessage`` reads the queue's retention period through ``get_queue_attributes``, which
-  counts every message in the queue three times, once per message it returns: read directly.
+  counts every message in the queue three times, once per message it returns: read directly;
+* ``SendMessage`` builds all queue attributes (three counts over every queued message) to read
+  ``ContentBasedDeduplication``, which only FIFO queues have: skipped for standard queues, so a
+  send no longer slows down as the queue fills; ``GetQueueAttributes`` for named attributes built
+  them twice per name: built once per request.
 
 And one correctness fix: ``Queue.delete_message`` rebuilds the queue's message list without the
 lock that ``add_message`` takes. Two deletes at once (the runtime's five poster workers) can put a
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import time
 from typing import Any
 
@@ -56,6 +61,8 @@ def _install_fixes() -> None:
 
     moto.sqs.models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
+    _share_attribute_work()
+
     unlocked_delete = moto.sqs.models.Queue.delete_message
 
     def delete_message(queue: Any, receipt_handle: str) -> None:
@@ -63,6 +70,37 @@ def _install_fixes() -> None:
             unlocked_delete(queue, receipt_handle)
 
     moto.sqs.models.Queue.delete_message = delete_message
+
+
+def _share_attribute_work() -> None:
+    """Queue attributes built at most once per request, and not at all for a standard-queue send."""
+    models = moto.sqs.models
+    request = threading.local()
+    build_attributes = models.Queue.attributes.fget
+
+    def attributes(queue: Any) -> dict[str, Any]:
+        if getattr(request, "sending", False) and not queue.fifo_queue:
+            return {}  # the send path only reads ContentBasedDeduplication, a FIFO-only attribute
+        memo = getattr(request, "memo", None)
+        if memo is None:
+            return build_attributes(queue)
+        if id(queue) not in memo:
+            memo[id(queue)] = build_attributes(queue)
+        return memo[id(queue)]
+
+    def within(flag: str, fresh: Any, operation: Any) -> Any:
+        def run(backend: Any, *args: Any, **kwargs: Any) -> Any:
+            setattr(request, flag, fresh())
+            try:
+                return operation(backend, *args, **kwargs)
+            finally:
+                setattr(request, flag, None)
+
+        return run
+
+    models.Queue.attributes = property(attributes)
+    models.SQSBackend.send_message = within("sending", lambda: True, models.SQSBackend.send_message)
+    models.SQSBackend.get_queue_attributes = within("memo", dict, models.SQSBackend.get_queue_attributes)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ parallel, with duplicate webhooks, lost webhooks, overlapping polls, ERP faults 
 timeout after commit, 429, token expiry) and batches failing part-way. After draining and redriving
 the DLQ: exactly one ERP document per order and refund, every journal balanced, every record's audit
 trail complete, and no configured secret in any log line or audit record. ``SOAK_ORDERS`` sets the
-size: 2,000 in the suite (about six and a half minutes on 2 cores), more for manual runs.
+size: 2,000 in the suite (about four minutes on 2 cores), more for manual runs.
 """
 
 from __future__ import annotations

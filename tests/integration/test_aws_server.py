@@ -78,3 +78,28 @@ def test_visibility_changes_and_retention_still_behave(sqs):
     (again,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"]
     assert again["Body"] == "x"
     assert sqs.receive_message(QueueUrl=url, AttributeNames=["All"]).get("Messages", []) == []
+
+
+def test_queue_attributes_still_count_and_fifo_deduplication_still_applies(sqs):
+    url = sqs.create_queue(QueueName="counts", Attributes={"VisibilityTimeout": "360"})["QueueUrl"]
+    fifo = sqs.create_queue(
+        QueueName="counts.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    for start in range(0, 30, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"m{start + i}"} for i in range(10)]
+        )
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=4)
+    wanted = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=wanted)["Attributes"]
+    assert attributes == {
+        "ApproximateNumberOfMessages": "26",
+        "ApproximateNumberOfMessagesNotVisible": "4",
+        "VisibilityTimeout": "360",
+    }
+    # FIFO queues keep content-based deduplication (the send path still reads that attribute there).
+    for _ in range(2):
+        sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "1"
+    }
