@@ -3,8 +3,8 @@
 The local stack runs woo-psft with the poster's queue workers stopped, so only the receiver uses the
 CPU. AWS (SQS, DynamoDB, SSM, Secrets Manager) is moto in server mode on loopback: every call the
 handler makes is a real HTTP request, but one without AWS's network latency. The queue is purged
-every ``PURGE_EVERY`` invocations (outside the timings), as the poster would drain it: moto's
-SendMessage counts every message already queued, so an undrained queue would measure moto.
+every ``PURGE_EVERY`` invocations (outside the timings), as the poster would drain it, so the
+queue's depth stays what it is in operation.
 """
 
 from __future__ import annotations
