@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from mlconnector.aws.clients import resource
@@ -19,24 +19,26 @@ MAX_GET_KEYS = 100
 ATTEMPTS = 8
 
 
-def _pause(attempt: int) -> None:
-    time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+def _until_processed(operation: Callable[..., Any], request: Any, leftover: str) -> Iterator[Any]:
+    """Send ``request``, then what the answer's ``leftover`` field hands back, with jittered backoff;
+    yields every answer. DynamoDB returning the same work ``ATTEMPTS`` times is a transient failure."""
+    for attempt in range(ATTEMPTS):
+        response = operation(RequestItems=request)
+        yield response
+        request = response.get(leftover) or {}
+        if not request:
+            return
+        time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+    raise TransientError(f"DynamoDB left {leftover} after {ATTEMPTS} attempts")
 
 
 def batch_get(table_name: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Strongly consistent reads of ``keys`` from one table; items that do not exist are simply absent."""
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), MAX_GET_KEYS):
-        pending: Any = {table_name: {"Keys": list(keys[start : start + MAX_GET_KEYS]), "ConsistentRead": True}}
-        for attempt in range(ATTEMPTS):
-            response = resource().batch_get_item(RequestItems=pending)
+        request = {table_name: {"Keys": list(keys[start : start + MAX_GET_KEYS]), "ConsistentRead": True}}
+        for response in _until_processed(resource().batch_get_item, request, "UnprocessedKeys"):
             items.extend(response.get("Responses", {}).get(table_name, []))
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            _pause(attempt)
-        else:
-            raise TransientError(f"DynamoDB left keys of {table_name} unread after {ATTEMPTS} attempts")
     return items
 
 
@@ -48,14 +50,8 @@ def batch_put(items: Iterable[tuple[str, dict[str, Any]]]) -> None:
         latest[(table_name, str(item["pk"]), str(item.get("sk", "")))] = (table_name, item)
     entries = list(latest.values())
     for start in range(0, len(entries), MAX_WRITE_ITEMS):
-        pending: dict[str, list[dict[str, Any]]] = {}
+        request: dict[str, list[dict[str, Any]]] = {}
         for table_name, item in entries[start : start + MAX_WRITE_ITEMS]:
-            pending.setdefault(table_name, []).append({"PutRequest": {"Item": item}})
-        for attempt in range(ATTEMPTS):
-            response = resource().batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                break
-            _pause(attempt)
-        else:
-            raise TransientError(f"DynamoDB left {sum(map(len, pending.values()))} items unwritten")
+            request.setdefault(table_name, []).append({"PutRequest": {"Item": item}})
+        for _ in _until_processed(resource().batch_write_item, request, "UnprocessedItems"):
+            pass

@@ -76,13 +76,7 @@ class StateStore:
         item = self.binding(connection, kind, store_id)
         return item["erp_id"] if item else None
 
-    def bind(self, connection: str, kind: str, store_id: str, erp_id: str, fingerprint: str = "") -> None:
-        self._table.put_item(Item=binding_item(connection, kind, store_id, erp_id, fingerprint))
-
-    # record status --------------------------------------------------------------------------------
-    def set_status(self, envelope: Envelope, status: str, **fields: Any) -> None:
-        self._table.put_item(Item=status_item(envelope, status, **fields))
-
+    # record status (written by the poster's unit of work) ---------------------------------------------
     def status(self, record_key: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"pk": f"record#{record_key}", "sk": "status"}).get("Item")
 

@@ -137,8 +137,8 @@ class Poster:
             count("Deferred", envelope.connection)
             logger.info("record deferred", extra={"record": envelope.record_key, "attempt": receive_count})
             return
-        audit.record(
-            envelope,
+        work = UnitOfWork(envelope, audit, self.connector.state)  # the failure and the status in one write
+        work.audit(
             AuditEvent.FAILED,
             reason=reason,
             attempt=receive_count,
@@ -147,11 +147,12 @@ class Poster:
             transient=isinstance(exc, TransientError),
         )
         if last:
-            audit.record(envelope, AuditEvent.DEAD_LETTERED, reason=reason, attempts=receive_count)
-            self.connector.state.set_status(envelope, RecordStatus.DEAD_LETTERED, reason=reason)
+            work.audit(AuditEvent.DEAD_LETTERED, reason=reason, attempts=receive_count)
+            work.status(RecordStatus.DEAD_LETTERED, reason=reason)
             count("DeadLettered", envelope.connection)
         else:
-            self.connector.state.set_status(envelope, RecordStatus.FAILED, reason=reason, attempts=receive_count)
+            work.status(RecordStatus.FAILED, reason=reason, attempts=receive_count)
+        work.flush()
         count("Failed", envelope.connection)
         logger.warning(
             "record failed",
