@@ -16,14 +16,17 @@ processor = BatchProcessor(event_type=EventType.SQS)
 poster = Poster(Connector())
 
 
-def record_handler(record: SQSRecord) -> str:
-    return poster.handle_record(record).status
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     poster.config.register_lambda_context(context)
-    metrics.add_metric(name="BatchRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    records = [SQSRecord(raw) for raw in event.get("Records", [])]
+    metrics.add_metric(name="BatchRecords", unit=MetricUnit.Count, value=len(records))
+    # The records run side by side (their ERP calls in turn); Powertools reports the failed ones.
+    outcomes = poster.handle_batch(records)
+
+    def record_handler(record: SQSRecord) -> str:
+        return outcomes[record.message_id].result().status
+
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

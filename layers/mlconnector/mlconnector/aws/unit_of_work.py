@@ -8,6 +8,9 @@ Powertools idempotency, instead of one per read and per write.
 Deferring binding writes to the end of the record is safe: if the function dies between an ERP
 create and the flush, the retry asks the ERP for the document's deterministic reference first
 (the third layer of exactly-once, see ``pipeline.poster``) and binds what it finds.
+
+Records of one batch can share what they bind (``shared``): a later record then sees a customer
+or document an earlier one created before that record's writes reach DynamoDB.
 """
 
 from __future__ import annotations
@@ -22,11 +25,18 @@ from mlconnector.envelope import Envelope
 
 
 class UnitOfWork:
-    def __init__(self, envelope: Envelope, audit: AuditTrail, state: StateStore) -> None:
+    def __init__(
+        self,
+        envelope: Envelope,
+        audit: AuditTrail,
+        state: StateStore,
+        shared: dict[tuple[str, str, str], dict[str, Any]] | None = None,
+    ) -> None:
         self.envelope = envelope
         self._audit = audit
         self._state = state
         self._known: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._shared = shared if shared is not None else {}
         self._pending: list[tuple[str, dict[str, Any]]] = []
 
     # reads ------------------------------------------------------------------------------------------
@@ -40,6 +50,10 @@ class UnitOfWork:
             self._known[key] = found.get(key)
 
     def binding(self, kind: str, store_id: str) -> dict[str, Any] | None:
+        """What this record or an earlier one of its batch bound, else what DynamoDB holds."""
+        shared = self._shared.get((self.envelope.connection, kind, store_id))
+        if shared is not None:
+            return shared
         self.prefetch([(kind, store_id)])
         return self._known[(kind, store_id)]
 
@@ -51,6 +65,7 @@ class UnitOfWork:
     def bind(self, kind: str, store_id: str, erp_id: str, fingerprint: str = "") -> None:
         item = binding_item(self.envelope.connection, kind, store_id, erp_id, fingerprint)
         self._known[(kind, store_id)] = item
+        self._shared[(self.envelope.connection, kind, store_id)] = item
         self._pending.append((self._state.table_name, item))
 
     def audit(self, event: AuditEvent, **detail: Any) -> None:

@@ -8,6 +8,10 @@ Exactly once rests on three layers, each covering what the one before cannot:
 3. the ERP itself is asked for the document's deterministic reference before anything is
    created, so a timeout after the ERP committed never leads to a second document.
 
+The records of a batch run side by side, but call the ERP one at a time in queue order
+(``pipeline.lane``): one container never holds more than one ERP conversation, and the ERP
+does not wait on the DynamoDB work around each record.
+
 Failures are classified: ``ReviewError`` marks the record for review with the reason (the
 message is consumed); anything else is retried through SQS with a growing visibility timeout
 and, after ``maxReceiveCount`` attempts, lands in the DLQ with the reason in the audit trail.
@@ -18,8 +22,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -41,9 +48,13 @@ from mlconnector.errors import ReviewError, TransientError
 from mlconnector.models import Customer, RecordKind
 from mlconnector.observability import count, logger
 from mlconnector.pipeline.context import Connector
+from mlconnector.pipeline.lane import BatchLane, LanePlace
 from mlconnector.targets.base import FoundInErp
 
 IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
+#: Records of one batch in flight at once: one at the ERP, the next claiming and reading what it needs,
+#: the previous one writing its outcome. More only add threads contending for the container's CPU.
+RECORDS_IN_FLIGHT = 3
 
 
 @dataclass(frozen=True)
@@ -85,9 +96,31 @@ class Poster:
             data_keyword_argument="envelope", config=self.config, persistence_store=persistence
         )(self._process)
 
+    @cached_property
+    def _workers(self) -> ThreadPoolExecutor:
+        # Named after the invoking thread, so a record's thread shows which invocation it serves.
+        prefix = f"{threading.current_thread().name}-record"
+        return ThreadPoolExecutor(max_workers=RECORDS_IN_FLIGHT, thread_name_prefix=prefix)
+
     # --- SQS ---------------------------------------------------------------------------------------
-    def handle_record(self, record: SQSRecord) -> PosterOutcome:
+    def handle_batch(self, records: Sequence[SQSRecord]) -> dict[str, Future[PosterOutcome]]:
+        """Start every record of a batch in one ERP lane; message id → the record's outcome (or failure)."""
+        lane = BatchLane()
+        return {
+            record.message_id: self._workers.submit(self._handle_in_lane, record, LanePlace(lane, position))
+            for position, record in enumerate(records)
+        }
+
+    def _handle_in_lane(self, record: SQSRecord, place: LanePlace) -> PosterOutcome:
+        try:
+            return self.handle_record(record, place)
+        finally:
+            place.release()
+
+    def handle_record(self, record: SQSRecord, place: LanePlace | None = None) -> PosterOutcome:
         """Process one SQS record; raise to report it as a batch item failure."""
+        place = place or LanePlace()
+        logger.thread_safe_clear_keys()
         receive_count = int(record.attributes.approximate_receive_count or "1")
         try:
             envelope = Envelope.model_validate_json(record.body)
@@ -96,12 +129,16 @@ class Poster:
             self._back_off(record, receive_count)
             raise
         # The delivery id ties this record's log lines to the receiver's; the business key to the audit trail.
-        logger.set_correlation_id(envelope.delivery_id or envelope.business_key)
-        logger.append_keys(record=envelope.record_key, version=envelope.version, message_id=record.message_id)
+        logger.thread_safe_append_keys(
+            correlation_id=envelope.delivery_id or envelope.business_key,
+            record=envelope.record_key,
+            version=envelope.version,
+            message_id=record.message_id,
+        )
         try:
-            outcome = self.process(envelope)
+            outcome = self.process(envelope, place)
         except Exception as exc:
-            self._failed(envelope, record, receive_count, exc)
+            self._failed(envelope, record, receive_count, exc, place)
             self._back_off(record, receive_count)
             raise
         return outcome
@@ -126,7 +163,9 @@ class Poster:
         except Exception as exc:  # the visibility timeout still brings it back; never mask the original failure
             logger.warning("could not set retry delay", extra={"reason": describe_error(exc)})
 
-    def _failed(self, envelope: Envelope, record: SQSRecord, receive_count: int, exc: Exception) -> None:
+    def _failed(
+        self, envelope: Envelope, record: SQSRecord, receive_count: int, exc: Exception, place: LanePlace
+    ) -> None:
         reason = describe_error(exc)
         last = receive_count >= self.connector.env.max_receive_count
         audit = self.connector.audit
@@ -152,7 +191,7 @@ class Poster:
             count("DeadLettered", envelope.connection)
         else:
             work.status(RecordStatus.FAILED, reason=reason, attempts=receive_count)
-        work.flush()
+        self._write(work, place)
         count("Failed", envelope.connection)
         logger.warning(
             "record failed",
@@ -174,9 +213,9 @@ class Poster:
         logger.error("poison message", extra={"digest": digest, "attempt": receive_count, "reason": reason})
 
     # --- one envelope -------------------------------------------------------------------------------
-    def process(self, envelope: Envelope) -> PosterOutcome:
+    def process(self, envelope: Envelope, place: LanePlace | None = None) -> PosterOutcome:
         try:
-            result = self._idempotent_process(envelope=envelope)
+            result = self._idempotent_process(envelope=envelope, place=place or LanePlace())
         except IdempotencyAlreadyInProgressError:
             raise InProgressElsewhere("the same record version is being posted by another invocation") from None
         outcome = PosterOutcome(
@@ -189,39 +228,47 @@ class Poster:
             count("DuplicatesSuppressed", envelope.connection)
         return outcome
 
-    def _process(self, envelope: Envelope) -> dict[str, Any]:
-        work = UnitOfWork(envelope, self.connector.audit, self.connector.state)
+    def _process(self, envelope: Envelope, place: LanePlace) -> dict[str, Any]:
+        work = UnitOfWork(envelope, self.connector.audit, self.connector.state, shared=place.lane.bindings)
         work.audit(AuditEvent.PROCESSING)
         try:
-            documents = self._post_envelope(envelope, work)
+            documents = self._post_envelope(envelope, work, place)
         except ReviewError as exc:
             work.audit(AuditEvent.NEEDS_REVIEW, reason=exc.reason, **_flat(exc.detail))
             work.status(RecordStatus.NEEDS_REVIEW, reason=exc.reason)
-            work.flush()
+            self._write(work, place)
             count("NeedsReview", envelope.connection)
             return {"status": RecordStatus.NEEDS_REVIEW, "documents": []}
         except Exception:
             # Keep what was done before the failure (documents created, customers bound) in the trail.
             try:
-                work.flush()
+                self._write(work, place)
             except Exception as flush_error:  # the ERP lookup on retry still finds what was created
                 logger.warning("could not record partial progress", extra={"reason": describe_error(flush_error)})
             raise
         if documents is None:
-            work.flush()
+            self._write(work, place)
             return {"status": RecordStatus.SKIPPED, "documents": []}
         work.status(RecordStatus.POSTED, documents=list(documents))
-        work.flush()
+        self._write(work, place)
         return {"status": RecordStatus.POSTED, "documents": list(documents)}
 
-    def _post_envelope(self, envelope: Envelope, work: UnitOfWork) -> list[str] | None:
+    @staticmethod
+    def _write(work: UnitOfWork, place: LanePlace) -> None:
+        """The record's buffered writes, after those of the records before it in the batch."""
+        place.wait_to_write()
+        work.flush()
+
+    def _post_envelope(self, envelope: Envelope, work: UnitOfWork, place: LanePlace) -> list[str] | None:
         name = envelope.connection
         source = self.connector.source(name)
         payload = envelope.payload if envelope.payload is not None else source.fetch(envelope.kind, envelope.object_id)
 
         if envelope.kind is RecordKind.CUSTOMER:
             customer = _map(source.to_customer, payload, "customer")
-            return [self._customer(work, customer)]
+            work.prefetch([("customer", customer.source_id)])
+            with place.erp_turn():
+                return [self._customer(work, customer)]
 
         if envelope.kind is RecordKind.ORDER:
             if envelope.topic.endswith(".deleted"):
@@ -236,8 +283,9 @@ class Poster:
                 [("posting", p.reference) for p in postings]
                 + ([("customer", order.customer.source_id)] if order.customer else [])
             )
-            customer_id = self._customer(work, order.customer) if order.customer else None
-            return [self._post(work, posting, customer_id) for posting in postings]
+            with place.erp_turn():
+                customer_id = self._customer(work, order.customer) if order.customer else None
+                return [self._post(work, posting, customer_id) for posting in postings]
 
         if envelope.kind is RecordKind.REFUND:
             refund = _map(source.to_refund, payload, "refund")
@@ -253,11 +301,12 @@ class Poster:
                 [("posting", original), ("posting", engine.refund_reference(order, refund))]
                 + ([("customer", order.customer.source_id)] if order.customer else [])
             )
-            if work.erp_id("posting", original) is None:
-                raise TransientError(f"original order {order.reference} is not posted yet; the refund waits for it")
-            posting = engine.refund_posting(order, refund)
-            customer_id = work.erp_id("customer", order.customer.source_id) if order.customer else None
-            return [self._post(work, posting, customer_id)]
+            with place.erp_turn():
+                if work.erp_id("posting", original) is None:
+                    raise TransientError(f"original order {order.reference} is not posted yet; the refund waits for it")
+                posting = engine.refund_posting(order, refund)
+                customer_id = work.erp_id("customer", order.customer.source_id) if order.customer else None
+                return [self._post(work, posting, customer_id)]
 
         raise ReviewError(f"records of kind {envelope.kind} are not posted by this connector")
 

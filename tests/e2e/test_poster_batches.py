@@ -1,0 +1,141 @@
+"""One poster invocation with several records: they run side by side, the ERP sees them in turn.
+
+The handler is invoked directly with an SQS event, as Lambda would with a batch, so the records'
+order in the batch is known.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from local.stack import LocalStack
+from mlconnector.envelope import Envelope, Origin
+from mlconnector.models import RecordKind
+from tests.bench.common import stop_event_sources
+from tests.support.stack import events_for, journals_for
+
+LINES = [{"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12", "price": "59.99", "quantity": 2}]
+
+
+@pytest.fixture
+def stack():
+    with LocalStack(connections=["woo-psft"]) as stack:
+        stop_event_sources(stack)  # nothing but this test's invocations reaches the poster
+        yield stack
+
+
+def sqs_event(stack: LocalStack, *envelopes: Envelope) -> dict:
+    arn = f"arn:aws:sqs:us-east-1:123456789012:{stack.runtime.outputs['IngestQueueUrl'].rsplit('/', 1)[-1]}"
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"handle-{i}",
+                "body": envelope.model_dump_json(),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "us-east-1",
+            }
+            for i, envelope in enumerate(envelopes)
+        ]
+    }
+
+
+def order_envelope(order: dict, version: str = "") -> Envelope:
+    return Envelope(
+        connection="woo-psft",
+        kind=RecordKind.ORDER,
+        object_id=str(order["id"]),
+        version=version or order["date_modified_gmt"],
+        origin=Origin.POLLER,
+        payload=order,
+    )
+
+
+def refund_envelope(order: dict, refund: dict) -> Envelope:
+    return Envelope(
+        connection="woo-psft",
+        kind=RecordKind.REFUND,
+        object_id=f"{order['id']}:{refund['id']}",
+        version=str(refund["id"]),
+        origin=Origin.POLLER,
+    )
+
+
+def test_an_order_and_its_refund_in_one_batch_both_post(stack):
+    """The refund needs the order's journal: it sees it in the same batch, before the order's writes land."""
+    woo = stack.stores["woocommerce"].state
+    order = woo.create_order(lines=LINES, billing={"first_name": "Ann", "last_name": "Lee"}, deliver=False)
+    refund = woo.add_refund(order["id"], lines={order["line_items"][0]["id"]: 1}, deliver=False)
+
+    result = stack.runtime.invoke(
+        "PosterFunction", sqs_event(stack, order_envelope(order), refund_envelope(order, refund))
+    )
+
+    assert result == {"batchItemFailures": []}
+    assert len(journals_for(stack, f"W{order['number']}")) == 1
+    assert len(journals_for(stack, f"W{order['number']}-R{refund['id']}")) == 1
+    assert events_for(stack, f"woo-psft|refund|{order['id']}:{refund['id']}")[-1] == "posted"
+
+
+def test_two_orders_of_one_new_customer_in_one_batch_create_the_customer_once(stack):
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    customer = woo.add_customer(first_name="Grace", last_name="Hopper", email="grace@example.com", deliver=False)
+    first, second = (woo.create_order(lines=LINES, customer_id=customer["id"], deliver=False) for _ in range(2))
+    customer_calls_before = {k: v for k, v in psft.requests.items() if k.startswith("CI_CUSTOMER")}
+
+    result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(first), order_envelope(second)))
+
+    assert result == {"batchItemFailures": []}
+    customer_calls = {
+        k: v - customer_calls_before.get(k, 0) for k, v in psft.requests.items() if k.startswith("CI_CUSTOMER")
+    }
+    assert customer_calls.get("CI_CUSTOMER_CI_C") == 1, customer_calls
+    assert events_for(stack, f"woo-psft|order|{second['id']}") == ["processing", "posted"]
+    for order in (first, second):
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+
+
+def test_a_failing_record_in_the_middle_of_a_batch_is_the_only_one_reported(stack):
+    """Records before and after a failing one post; only the failing one goes back to SQS."""
+    woo = stack.stores["woocommerce"].state
+    orders = [
+        woo.create_order(lines=LINES, billing={"first_name": "Ann", "last_name": f"Lee{i}"}, deliver=False)
+        for i in range(5)
+    ]
+    unposted = woo.create_order(lines=LINES, deliver=False)
+    refund = woo.add_refund(unposted["id"], lines={unposted["line_items"][0]["id"]: 1}, deliver=False)
+    envelopes = [order_envelope(o) for o in orders]
+    envelopes.insert(2, refund_envelope(unposted, refund))  # its order was never posted: a transient failure
+    event = sqs_event(stack, *envelopes)
+
+    result = stack.runtime.invoke("PosterFunction", event)
+
+    assert result["batchItemFailures"] == [{"itemIdentifier": event["Records"][2]["messageId"]}]
+    for order in orders:
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+    assert "failed" in events_for(stack, f"woo-psft|refund|{unposted['id']}:{refund['id']}")
+
+
+def test_two_versions_of_one_order_in_one_batch_leave_the_later_ones_status(stack):
+    """Paid, then cancelled: the first version posts (ERP calls), the second is skipped at once. The
+    skip is written after the posting, as if the two had come in separate invocations."""
+    from mlconnector.aws.state import StateStore
+
+    woo = stack.stores["woocommerce"].state
+    paid = woo.create_order(lines=LINES, deliver=False)
+    cancelled = woo.update_order(paid["id"], status="cancelled", deliver=False)
+    event = sqs_event(stack, order_envelope(paid, "v1"), order_envelope(cancelled, "v2"))
+
+    result = stack.runtime.invoke("PosterFunction", event)
+
+    assert result == {"batchItemFailures": []}
+    events = events_for(stack, f"woo-psft|order|{paid['id']}")
+    assert (events.count("processing"), events.count("posted"), events.count("skipped")) == (2, 1, 1), events
+    status = StateStore(stack.runtime.outputs["StateTableName"]).status(f"woo-psft|order|{paid['id']}")
+    assert status["status"] == "skipped", status
