@@ -9,7 +9,8 @@ from decimal import Decimal as D
 import pytest
 import requests
 
-from mlconnector.accounting import AccountingEngine, MappingRules
+from mlconnector.accounting.engine import AccountingEngine
+from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import (

@@ -10,7 +10,8 @@ import pytest
 import requests
 from lxml import etree
 
-from mlconnector.accounting import AccountingEngine, MappingRules
+from mlconnector.accounting.engine import AccountingEngine
+from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine

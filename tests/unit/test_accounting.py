@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlconnector.accounting import AccountingEngine, MappingRules
+from mlconnector.accounting.engine import AccountingEngine
+from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import LineClass, PostingKind
 from mlconnector.errors import ReviewError
 from mlconnector.models import (

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlconnector.accounting import AccountingEngine
+from mlconnector.accounting.engine import AccountingEngine
 from mlconnector.documents import LineClass
 from mlconnector.errors import ReviewError
 from mlconnector.profile import parse_profile

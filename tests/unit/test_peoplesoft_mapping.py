@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mlconnector.accounting import AccountingEngine, MappingRules
+from mlconnector.accounting.engine import AccountingEngine
+from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine

@@ -599,7 +599,8 @@ ENGINE_RULES = {
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_generated_orders_and_refunds_post_through_the_engine(seed: int) -> None:
-    from mlconnector.accounting import AccountingEngine, MappingRules
+    from mlconnector.accounting.engine import AccountingEngine
+    from mlconnector.accounting.rules import MappingRules
 
     engine = AccountingEngine("shopify-psft", MappingRules.model_validate(ENGINE_RULES), "S")
     state = ShopifyState()

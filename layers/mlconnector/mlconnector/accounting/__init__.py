@@ -1,6 +1,5 @@
-"""The accounting engine and its mapping rules."""
+"""The accounting engine (``engine``) and its mapping rules (``rules``).
 
-from mlconnector.accounting.engine import AccountingEngine
-from mlconnector.accounting.rules import MappingRules
-
-__all__ = ["AccountingEngine", "MappingRules"]
+Import from the modules: loading the rules (the profile does, in every function) does not load the
+engine, which only the poster and the reconciler use.
+"""

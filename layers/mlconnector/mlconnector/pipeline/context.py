@@ -17,7 +17,7 @@ from mlconnector.aws.state import StateStore
 from mlconnector.profile import Connection, Profile, current_profile
 
 if TYPE_CHECKING:  # the receiver never maps money or calls an ERP: it does not load those modules
-    from mlconnector.accounting import AccountingEngine
+    from mlconnector.accounting.engine import AccountingEngine
     from mlconnector.sources.base import StoreSource
     from mlconnector.targets.base import ErpTarget
 
@@ -114,7 +114,7 @@ class Connector:
             return adapter
 
     def engine(self, name: str) -> AccountingEngine:
-        from mlconnector.accounting import AccountingEngine
+        from mlconnector.accounting.engine import AccountingEngine
 
         conn = self.connection(name)
         return AccountingEngine(name, conn.accounting, conn.reference_prefix)
