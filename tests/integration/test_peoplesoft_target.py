@@ -127,6 +127,7 @@ def test_customer_and_journal_round_trip(sandbox, auth):
         "Shelbyville",
     )
     assert stored["PROP_STATE"] == ""  # cleared, not left stale
+    assert stored["PROP_COUNTRY"] == "USA"  # COUNTRY_TBL is keyed by ISO alpha-3; the store sent "US"
     assert len(state.customers) == 1
 
     posting = journal()

@@ -33,6 +33,7 @@ from mlconnector.targets.peoplesoft.mapping import (
     journal_descr,
     journal_fields,
     journal_lines,
+    peoplesoft_country,
     voucher_fields,
 )
 from mlconnector.targets.peoplesoft.target import same_reference
@@ -149,6 +150,27 @@ def test_customer_props_truncate_to_peoplesoft_lengths():
     assert len(props["PROP_ADDRESS1"]) == 55
     assert props["PROP_CUSTOMER_REF"] == "42"
     assert props["PROP_CUST_STATUS"] == "A"
+
+
+def test_country_codes_become_peoplesoft_three_letter_codes():
+    assert [peoplesoft_country(c) for c in ("US", "gb", " de ", "USA", "")] == ["USA", "GBR", "DEU", "USA", ""]
+    assert peoplesoft_country("ZZ") == "ZZ"  # unknown: PeopleSoft's own edit decides
+    assert peoplesoft_country("XK", {"XK": "XKX"}) == "XKX"  # a profile override (Kosovo has no ISO code)
+    assert peoplesoft_country("US", {"US": "USX"}) == "USX"
+
+
+def test_every_iso_country_maps_to_a_distinct_three_letter_code():
+    from mlconnector.targets.peoplesoft.countries import ALPHA_3
+
+    assert len(ALPHA_3) == 249
+    assert all(len(a2) == 2 and len(a3) == 3 and a3.isupper() for a2, a3 in ALPHA_3.items())
+    assert len(set(ALPHA_3.values())) == len(ALPHA_3)
+
+
+def test_customer_props_send_the_country_as_peoplesoft_keys_it():
+    customer = Customer(source_id="7", email="a@example.com", billing=Address(country="CA"))
+    assert customer_props(customer)["PROP_COUNTRY"] == "CAN"
+    assert customer_props(customer, {"CA": "CDN"})["PROP_COUNTRY"] == "CDN"
 
 
 # -- journal lines ---------------------------------------------------------------------------------

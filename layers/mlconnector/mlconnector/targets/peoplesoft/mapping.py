@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Customer
+from mlconnector.targets.peoplesoft.countries import ALPHA_3
 from mlconnector.targets.peoplesoft.settings import CHARTFIELD_LENGTHS, PeopleSoftSettings
 
 RATE_QUANTUM = Decimal("0.00000001")
@@ -172,7 +174,16 @@ def journal_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, 
     }
 
 
-def customer_props(customer: Customer) -> dict[str, str]:
+def peoplesoft_country(code: str, overrides: Mapping[str, str] | None = None) -> str:
+    """The store's country code as PeopleSoft keys it: ISO alpha-3 for alpha-2 (``US`` → ``USA``), the
+    profile's override first; a code neither knows is sent as it came, for PeopleSoft's own edit."""
+    code = code.strip().upper()
+    if not code:
+        return ""
+    return (overrides or {}).get(code) or ALPHA_3.get(code, code)
+
+
+def customer_props(customer: Customer, country_codes: Mapping[str, str] | None = None) -> dict[str, str]:
     """The PROP_ fields kept current from the store: name, status, email, phone, billing address."""
     address = customer.billing
     values = {
@@ -184,7 +195,7 @@ def customer_props(customer: Customer) -> dict[str, str]:
         "CITY": address.city,
         "STATE": address.state,
         "POSTAL": address.postcode,
-        "COUNTRY": address.country,
+        "COUNTRY": peoplesoft_country(address.country, country_codes),
     }
     props = {f"PROP_{name}": (text or "")[: CUSTOMER_FIELD_LENGTHS[name]] for name, text in values.items()}
     props["PROP_CUST_STATUS"] = "A"

@@ -70,6 +70,10 @@ class PeopleSoftSettings(ErpSettings):
             "that settles the sales; required when posting_style is voucher"
         ),
     )
+    country_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Store country code -> PeopleSoft COUNTRY, over the ISO alpha-2 -> alpha-3 defaults",
+    )
     wsdl_dir: str | None = Field(default=None, description="Folder with the customer's own CI_<CI>.<v>.wsdl files")
     service_versions: dict[str, int] = Field(
         default_factory=dict,

@@ -130,7 +130,7 @@ class PeopleSoftTarget(ErpTarget):
 
     def upsert_customer(self, customer: Customer, known_erp_id: str | None = None) -> str:
         service = self.client.service(CUSTOMER_CI)
-        desired = customer_props(customer)
+        desired = customer_props(customer, self.settings.country_codes)
         cust_id: str | None = None
         current: dict[str, Any] | None = None
         if known_erp_id:
