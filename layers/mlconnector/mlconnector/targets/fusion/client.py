@@ -10,10 +10,9 @@ the document up by its natural key first.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,6 +28,7 @@ from mlconnector.http import (
     send,
     wait_strategy,
 )
+from mlconnector.oauth2 import ClientCredentials
 from mlconnector.targets.base import required_credentials
 from mlconnector.targets.fusion.mapping import RESOURCE_ITEM, dumps, loads
 from mlconnector.targets.fusion.settings import FusionSettings
@@ -57,12 +57,6 @@ def error_text(response: requests.Response) -> str:
     return text[:MAX_ERROR_TEXT] if text else f"HTTP {response.status_code}"
 
 
-@dataclass
-class _Token:
-    access_token: str
-    expires_at: float
-
-
 class FusionClient:
     """Authenticated, retried JSON calls to one Fusion pod's REST resources."""
 
@@ -83,8 +77,6 @@ class FusionClient:
         self.session.headers["REST-Framework-Version"] = settings.rest_framework_version
         self.session.headers["Accept"] = "application/json"
         self.sleep = sleep
-        self._token: _Token | None = None
-        self._token_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FusionClient({self.who})"
@@ -103,47 +95,24 @@ class FusionClient:
 
     # -- authentication ---------------------------------------------------------------------
 
-    def _bearer(self) -> str:
-        with self._token_lock:
-            if self._token is None or time.monotonic() >= self._token.expires_at:
-                self._token = self._fetch_token()
-            return self._token.access_token
-
-    def _fetch_token(self) -> _Token:
+    @cached_property
+    def _token(self) -> ClientCredentials:
         assert self.settings.token_url is not None
-        response = send(
-            self.session,
-            "POST",
+        return ClientCredentials(
+            self.who,
             self.settings.token_url,
+            self._credentials["client_id"],
+            self._credentials["client_secret"],
+            session=self.session,
             policy=self.policy,
+            scope=self.settings.scope,
+            max_early_refresh_seconds=60.0,
             sleep=self.sleep,
-            data={"grant_type": "client_credentials", "scope": self.settings.scope},
-            auth=(self._credentials["client_id"], self._credentials["client_secret"]),
-            headers={"Accept": "application/json"},
         )
-        if response.status_code in (400, 401, 403):
-            raise AuthError(
-                f"{self.who}: the OAuth2 token endpoint refused the client credentials "
-                f"(HTTP {response.status_code}{_oauth_error(response)})"
-            )
-        if response.status_code != 200:
-            raise TransientError(f"{self.who}: the OAuth2 token endpoint answered HTTP {response.status_code}")
-        try:
-            body = loads(response.content)
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise TransientError(f"{self.who}: the OAuth2 token endpoint answered without an access_token") from None
-        skew = min(60.0, lifetime / 10)
-        return _Token(token, time.monotonic() + lifetime - skew)
-
-    def invalidate_token(self) -> None:
-        with self._token_lock:
-            self._token = None
 
     def _auth(self) -> dict[str, Any]:
         if self.settings.auth == "oauth2":
-            return {"headers": {"Authorization": f"Bearer {self._bearer()}"}}
+            return {"headers": {"Authorization": f"Bearer {self._token.bearer()}"}}
         return {"auth": (self._credentials["username"], self._credentials["password"])}
 
     # -- sending ----------------------------------------------------------------------------
@@ -191,7 +160,7 @@ class FusionClient:
                 )
                 if response.status_code == 401 and self.settings.auth == "oauth2" and not refreshed:
                     refreshed = True
-                    self.invalidate_token()
+                    self._token.invalidate()
                     log.info("%s: HTTP 401, refreshing the OAuth2 token once", self.who)
                     continue
                 if response.status_code == 401:
@@ -259,15 +228,6 @@ class FusionClient:
 
     def close(self) -> None:
         self.session.close()
-
-
-def _oauth_error(response: requests.Response) -> str:
-    """The RFC 6749 error code (``invalid_client``, ``invalid_scope``...), never the description or body."""
-    try:
-        code = loads(response.content).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    return f", {code}" if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) < 40 else ""
 
 
 def _path(url: str) -> str:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -40,6 +41,7 @@ from mlconnector.http import (
     send,
     wait_strategy,
 )
+from mlconnector.oauth2 import ClientCredentials
 from mlconnector.targets.base import required_credentials
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 
@@ -196,12 +198,6 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 
 @dataclass
-class _Token:
-    access_token: str
-    expires_at: float
-
-
-@dataclass
 class PeopleSoftConnection:
     """One gateway: HTTP session, credentials, retry loop and (for oauth2) the cached token."""
 
@@ -209,8 +205,6 @@ class PeopleSoftConnection:
     credentials: dict[str, str] = field(repr=False)
     session: requests.Session = field(default_factory=lambda: new_session("ml-connector/0.1 (peoplesoft)"))
     sleep: Callable[[float], None] = time.sleep
-    _token: _Token | None = field(default=None, init=False, repr=False)
-    _token_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         missing = [name for name in required_credentials(self.settings.auth) if not self.credentials.get(name)]
@@ -228,50 +222,23 @@ class PeopleSoftConnection:
     def _who(self) -> str:
         return f"PeopleSoft node {self.settings.node} ({self.settings.auth} auth)"
 
-    def _bearer(self) -> str:
-        with self._token_lock:
-            now = time.monotonic()
-            if self._token is None or now >= self._token.expires_at:
-                self._token = self._fetch_token()
-            return self._token.access_token
-
-    def _fetch_token(self) -> _Token:
-        data = {"grant_type": "client_credentials"}
-        if self.settings.oauth_scope:
-            data["scope"] = self.settings.oauth_scope
+    @cached_property
+    def _token(self) -> ClientCredentials:
         assert self.settings.token_url is not None
-        response = send(
-            self.session,
-            "POST",
+        return ClientCredentials(
+            self._who(),
             self.settings.token_url,
+            self.credentials["client_id"],
+            self.credentials["client_secret"],
+            session=self.session,
             policy=self.policy,
+            scope=self.settings.oauth_scope,
             sleep=self.sleep,
-            data=data,
-            auth=(self.credentials["client_id"], self.credentials["client_secret"]),
-            headers={"Accept": "application/json"},
         )
-        if response.status_code in (400, 401, 403):
-            raise AuthError(
-                f"{self._who()}: the OAuth2 token endpoint refused the client credentials (HTTP {response.status_code})"
-            )
-        if response.status_code != 200:
-            raise TransientError(f"{self._who()}: OAuth2 token endpoint answered HTTP {response.status_code}")
-        try:
-            body = response.json()
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise TransientError(f"{self._who()}: OAuth2 token endpoint answered without an access_token") from None
-        skew = min(30.0, lifetime / 10)
-        return _Token(token, time.monotonic() + lifetime - skew)
-
-    def invalidate_token(self) -> None:
-        with self._token_lock:
-            self._token = None
 
     def _auth_kwargs(self, *, soap: bool) -> dict[str, Any]:
         if self.settings.auth == "oauth2":
-            return {"headers": {"Authorization": f"Bearer {self._bearer()}"}}
+            return {"headers": {"Authorization": f"Bearer {self._token.bearer()}"}}
         if self.settings.auth == "wss" and soap:
             return {}  # the UsernameToken travels in the SOAP header
         return {"auth": (self.credentials["username"], self.credentials["password"])}
@@ -317,7 +284,7 @@ class PeopleSoftConnection:
                 )
                 if response.status_code == 401 and self.settings.auth == "oauth2" and not refreshed:
                     refreshed = True
-                    self.invalidate_token()
+                    self._token.invalidate()
                     log.info("%s: HTTP 401, refreshing the OAuth2 token once", self._who())
                     continue
                 if response.status_code in (401, 403):
