@@ -326,7 +326,7 @@ def peoplesoft_wsdl(options: Options, connection: str, dest: Path, services: tup
     nothing is written. Point the profile's `erp.wsdl_dir` at DEST and ship it with the layer.
     """
     from mlconnector.aws.secrets import get_credentials
-    from mlconnector.targets.peoplesoft import download_wsdls
+    from mlconnector.targets.peoplesoft.client import download_wsdls
 
     with usage_errors():
         connector, _ = options.connector()

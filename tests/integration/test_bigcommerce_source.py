@@ -16,7 +16,8 @@ from mlconnector.errors import AuthError, TransientError
 from mlconnector.http import RetryPolicy
 from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.bigcommerce import BigCommerceSettings, BigCommerceSource
+from mlconnector.sources.bigcommerce.settings import BigCommerceSettings
+from mlconnector.sources.bigcommerce.source import BigCommerceSource
 from sandbox.bigcommerce import BigCommerceState, create_app
 from sandbox.runner import RunningServer, serve
 

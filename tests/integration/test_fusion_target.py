@@ -25,7 +25,8 @@ from mlconnector.models import (
     TaxLine,
 )
 from mlconnector.targets.base import FoundInErp
-from mlconnector.targets.fusion import FusionSettings, FusionTarget
+from mlconnector.targets.fusion.settings import FusionSettings
+from mlconnector.targets.fusion.target import FusionTarget
 from sandbox.fusion import FusionState, create_app
 from sandbox.runner import serve
 

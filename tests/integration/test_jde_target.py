@@ -13,7 +13,9 @@ from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Address, Customer
 from mlconnector.targets.base import FoundInErp
-from mlconnector.targets.jdedwards import JdeError, JdeSettings, JdeTarget
+from mlconnector.targets.jdedwards.client import JdeError
+from mlconnector.targets.jdedwards.settings import JdeSettings
+from mlconnector.targets.jdedwards.target import JdeTarget
 from sandbox.jdedwards import JdeState, create_app
 from sandbox.runner import serve
 

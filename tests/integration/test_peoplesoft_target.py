@@ -16,16 +16,10 @@ from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
 from mlconnector.targets.base import FoundInErp
-from mlconnector.targets.peoplesoft import (
-    PeopleSoftSettings,
-    PeopleSoftTarget,
-    download_wsdls,
-    item_id_for,
-    journal_id_for,
-    load_wsdl,
-)
-from mlconnector.targets.peoplesoft.client import CIFaultError
-from mlconnector.targets.peoplesoft.mapping import voucher_fields
+from mlconnector.targets.peoplesoft.client import CIFaultError, download_wsdls, load_wsdl
+from mlconnector.targets.peoplesoft.mapping import item_id_for, journal_id_for, voucher_fields
+from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
+from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from sandbox.runner import serve
 

@@ -18,7 +18,9 @@ from mlconnector.errors import AuthError, ReviewError
 from mlconnector.http import RetryPolicy
 from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.shopify import ShopifySettings, ShopifySource, mapping
+from mlconnector.sources.shopify import mapping
+from mlconnector.sources.shopify.settings import ShopifySettings
+from mlconnector.sources.shopify.source import ShopifySource
 from sandbox.runner import RunningServer, serve
 from sandbox.shopify import ShopifyState, create_app
 

@@ -18,7 +18,9 @@ from mlconnector.errors import AuthError, TransientError
 from mlconnector.http import RetryPolicy
 from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookOutcome, WebhookRejected
-from mlconnector.sources.woocommerce import WooCommerceError, WooCommerceSettings, WooCommerceSource
+from mlconnector.sources.woocommerce.client import WooCommerceError
+from mlconnector.sources.woocommerce.settings import WooCommerceSettings
+from mlconnector.sources.woocommerce.source import WooCommerceSource
 from sandbox.runner import RunningServer, serve
 from sandbox.woocommerce import ApiKey, WooState, create_app
 

@@ -17,7 +17,9 @@ from mlconnector.accounting.engine import AccountingEngine
 from mlconnector.documents import LineClass
 from mlconnector.errors import ReviewError
 from mlconnector.profile import parse_profile
-from mlconnector.sources import bigcommerce, shopify, woocommerce
+from mlconnector.sources.bigcommerce import mapping as bigcommerce
+from mlconnector.sources.shopify import mapping as shopify
+from mlconnector.sources.woocommerce import mapping as woocommerce
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTLEMENT = {LineClass.CLEARING, LineClass.RECEIVABLE, LineClass.GIFT_CARD, LineClass.STORE_CREDIT}

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from mlconnector.errors import ReviewError
 from mlconnector.models import ZERO, Order, PaymentKind, RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.bigcommerce import BigCommerceSettings, BigCommerceSource, sign
+from mlconnector.sources.bigcommerce.settings import BigCommerceSettings
+from mlconnector.sources.bigcommerce.signature import sign
+from mlconnector.sources.bigcommerce.source import BigCommerceSource
 from sandbox.bigcommerce import BigCommerceState, standard_signature
 
 SECRET = "bc-client-secret-0123456789"
@@ -369,7 +371,7 @@ def test_generator_is_deterministic_per_seed() -> None:
 
 
 def test_rate_gate_waits_for_reset_with_injected_clock() -> None:
-    from mlconnector.sources.bigcommerce import RateGate
+    from mlconnector.sources.bigcommerce.client import RateGate
 
     now = [100.0]
     slept: list[float] = []

@@ -13,15 +13,18 @@ from pydantic import ValidationError
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Customer
-from mlconnector.targets.fusion import (
-    FusionSettings,
+from mlconnector.targets.fusion.mapping import (
     account_number_for,
     credit_memo_payload,
     customer_payload,
+    dumps,
     invoice_payload,
+    loads,
+    q_filter,
+    quantity_and_price,
     receipt_payload,
 )
-from mlconnector.targets.fusion.mapping import dumps, loads, q_filter, quantity_and_price
+from mlconnector.targets.fusion.settings import FusionSettings
 
 BASE = {
     "base_url": "https://abcd.fa.ocs.oraclecloud.com",
@@ -315,7 +318,7 @@ def test_credit_memo_of_any_invoice_totals_the_refund(p: Posting):
 
 def test_registry_resolves_the_fusion_target():
     from mlconnector import registry
-    from mlconnector.targets.fusion import FusionTarget
+    from mlconnector.targets.fusion.target import FusionTarget
 
     assert registry.erp_settings_class("fusion") is FusionSettings
     assert registry.erp_class("fusion") is FusionTarget

@@ -13,16 +13,18 @@ from pydantic import ValidationError
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Address, Customer
-from mlconnector.targets.jdedwards import (
-    JdeSettings,
+from mlconnector.targets.jdedwards.client import JdeError, jde_messages
+from mlconnector.targets.jdedwards.mapping import (
+    browse_request,
+    condition,
     customer_key,
     customer_payload,
     erp_id,
     gl_batch_payload,
     jde_account,
+    parse_jde_date,
 )
-from mlconnector.targets.jdedwards.client import JdeError, jde_messages
-from mlconnector.targets.jdedwards.mapping import browse_request, condition, parse_jde_date
+from mlconnector.targets.jdedwards.settings import JdeSettings
 
 SETTINGS = JdeSettings(base_url="https://ais.example.com:9300")
 

@@ -15,27 +15,25 @@ from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import AuthError, ReviewError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
-from mlconnector.targets.peoplesoft import (
-    PeopleSoftSettings,
-    customer_id_for,
-    group_id_for,
-    invoice_id_for,
-    item_id_for,
-    journal_id_for,
-    voucher_id_for,
-)
 from mlconnector.targets.peoplesoft.client import PeopleSoftConnection, load_wsdl, parse_ib_responses, wsdl_path
 from mlconnector.targets.peoplesoft.mapping import (
     ar_item,
     ar_item_fields,
+    customer_id_for,
     customer_props,
+    group_id_for,
+    invoice_id_for,
     invoice_reference_of,
+    item_id_for,
     journal_descr,
     journal_fields,
+    journal_id_for,
     journal_lines,
     peoplesoft_country,
     voucher_fields,
+    voucher_id_for,
 )
+from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 from mlconnector.targets.peoplesoft.target import same_reference
 
 SETTINGS = PeopleSoftSettings(base_url="https://erp.example.com:8443", auth="wss")

@@ -16,13 +16,10 @@ from pydantic import ValidationError
 from mlconnector.errors import ReviewError
 from mlconnector.models import PaymentKind, RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.shopify import (
-    ShopifySettings,
-    ShopifySource,
-    mapping,
-    validate_refund_against_order,
-    webhook_hmac,
-)
+from mlconnector.sources.shopify import mapping
+from mlconnector.sources.shopify.mapping import validate_refund_against_order
+from mlconnector.sources.shopify.settings import ShopifySettings
+from mlconnector.sources.shopify.source import ShopifySource, webhook_hmac
 from sandbox.shopify import ShopifyState
 
 SECRET = "shpss_test_client_secret"

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from mlconnector.errors import ReviewError
 from mlconnector.models import ZERO, PaymentKind
-from mlconnector.sources.woocommerce import WooCommerceSettings, WooCommerceSource
+from mlconnector.sources.woocommerce.settings import WooCommerceSettings
+from mlconnector.sources.woocommerce.source import WooCommerceSource
 from sandbox.woocommerce import WooState
 
 D = Decimal

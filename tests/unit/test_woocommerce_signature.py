@@ -20,12 +20,9 @@ from hypothesis import strategies as st
 from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Origin
 from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.woocommerce import (
-    WooCommerceSettings,
-    WooCommerceSource,
-    webhook_signature,
-    wp_specialchars_decode,
-)
+from mlconnector.sources.woocommerce.settings import WooCommerceSettings
+from mlconnector.sources.woocommerce.signature import webhook_signature, wp_specialchars_decode
+from mlconnector.sources.woocommerce.source import WooCommerceSource
 
 # ----------------------------------------------------------------------------- PHP reference
 
@@ -234,7 +231,7 @@ def test_any_single_changed_body_byte_is_rejected(secret: str, position: int, de
 
 @given(st.binary(min_size=1, max_size=300), ENTITY_SOUP.filter(bool))
 def test_signature_verifies_any_body_bytes(body: bytes, secret: str) -> None:
-    from mlconnector.sources.woocommerce import verify_webhook_signature
+    from mlconnector.sources.woocommerce.signature import verify_webhook_signature
 
     assert verify_webhook_signature(body, secret, php_signature(body, secret))
     assert not verify_webhook_signature(body + b" ", secret, php_signature(body, secret))

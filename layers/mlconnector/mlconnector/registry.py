@@ -10,25 +10,41 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# type → (module, settings class, adapter class)
-STORES: dict[str, tuple[str, str, str]] = {
-    "woocommerce": ("mlconnector.sources.woocommerce", "WooCommerceSettings", "WooCommerceSource"),
-    "bigcommerce": ("mlconnector.sources.bigcommerce", "BigCommerceSettings", "BigCommerceSource"),
-    "shopify": ("mlconnector.sources.shopify", "ShopifySettings", "ShopifySource"),
+# type → (settings class, adapter class), each as "module:name". The profile loads only the settings
+# classes, so validating a profile never imports an adapter's HTTP or SOAP client.
+STORES: dict[str, tuple[str, str]] = {
+    "woocommerce": (
+        "mlconnector.sources.woocommerce.settings:WooCommerceSettings",
+        "mlconnector.sources.woocommerce.source:WooCommerceSource",
+    ),
+    "bigcommerce": (
+        "mlconnector.sources.bigcommerce.settings:BigCommerceSettings",
+        "mlconnector.sources.bigcommerce.source:BigCommerceSource",
+    ),
+    "shopify": (
+        "mlconnector.sources.shopify.settings:ShopifySettings",
+        "mlconnector.sources.shopify.source:ShopifySource",
+    ),
 }
-ERPS: dict[str, tuple[str, str, str]] = {
-    "peoplesoft": ("mlconnector.targets.peoplesoft", "PeopleSoftSettings", "PeopleSoftTarget"),
-    "jdedwards": ("mlconnector.targets.jdedwards", "JdeSettings", "JdeTarget"),
-    "fusion": ("mlconnector.targets.fusion", "FusionSettings", "FusionTarget"),
+ERPS: dict[str, tuple[str, str]] = {
+    "peoplesoft": (
+        "mlconnector.targets.peoplesoft.settings:PeopleSoftSettings",
+        "mlconnector.targets.peoplesoft.target:PeopleSoftTarget",
+    ),
+    "jdedwards": (
+        "mlconnector.targets.jdedwards.settings:JdeSettings",
+        "mlconnector.targets.jdedwards.target:JdeTarget",
+    ),
+    "fusion": ("mlconnector.targets.fusion.settings:FusionSettings", "mlconnector.targets.fusion.target:FusionTarget"),
 }
 
 
-def _load(table: dict[str, tuple[str, str, str]], type_name: str, index: int) -> Any:
+def _load(table: dict[str, tuple[str, str]], type_name: str, index: int) -> Any:
     try:
-        module_name, *names = table[type_name]
+        module_name, _, name = table[type_name][index].partition(":")
     except KeyError:
         raise ValueError(f"unknown type {type_name!r}; known: {', '.join(sorted(table))}") from None
-    return getattr(importlib.import_module(module_name), names[index])
+    return getattr(importlib.import_module(module_name), name)
 
 
 def store_settings_class(type_name: str) -> type:

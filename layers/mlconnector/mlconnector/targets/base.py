@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlconnector.documents import Posting
 from mlconnector.http import RetryPolicy
-from mlconnector.models import Customer
+
+if TYPE_CHECKING:  # the profile loads ErpSettings from here; only the ERP targets need these
+    from mlconnector.documents import Posting
+    from mlconnector.models import Customer
 
 
 class ErpSettings(BaseModel):
