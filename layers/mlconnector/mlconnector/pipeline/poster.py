@@ -213,9 +213,9 @@ class Poster:
         logger.error("poison message", extra={"digest": digest, "attempt": receive_count, "reason": reason})
 
     # --- one envelope -------------------------------------------------------------------------------
-    def process(self, envelope: Envelope, place: LanePlace | None = None) -> PosterOutcome:
+    def process(self, envelope: Envelope, place: LanePlace) -> PosterOutcome:
         try:
-            result = self._idempotent_process(envelope=envelope, place=place or LanePlace())
+            result = self._idempotent_process(envelope=envelope, place=place)
         except IdempotencyAlreadyInProgressError:
             raise InProgressElsewhere("the same record version is being posted by another invocation") from None
         outcome = PosterOutcome(
