@@ -139,3 +139,19 @@ def test_two_versions_of_one_order_in_one_batch_leave_the_later_ones_status(stac
     assert (events.count("processing"), events.count("posted"), events.count("skipped")) == (2, 1, 1), events
     status = StateStore(stack.runtime.outputs["StateTableName"]).status(f"woo-psft|order|{paid['id']}")
     assert status["status"] == "skipped", status
+
+
+def test_a_record_delivered_twice_in_one_batch_is_posted_once_and_the_repeat_suppressed(stack):
+    """The repeat waits for the first appearance instead of finding its idempotency claim in progress."""
+    woo = stack.stores["woocommerce"].state
+    order = woo.create_order(lines=LINES, deliver=False)
+    other = woo.create_order(lines=LINES, deliver=False)
+    event = sqs_event(stack, order_envelope(order), order_envelope(other), order_envelope(order))
+
+    result = stack.runtime.invoke("PosterFunction", event)
+
+    assert result == {"batchItemFailures": []}
+    events = events_for(stack, f"woo-psft|order|{order['id']}")
+    assert "deferred" not in events, events
+    assert (events.count("posted"), events.count("duplicate_suppressed")) == (1, 1), events
+    assert len(journals_for(stack, f"W{order['number']}")) == 1

@@ -99,3 +99,23 @@ def test_a_record_on_its_own_has_its_own_lane():
     with first.erp_turn(), second.erp_turn():  # neither waits for the other
         first.wait_to_write()
         second.wait_to_write()
+
+
+def test_a_repeat_of_a_record_in_the_batch_starts_after_its_first_appearance_is_finished():
+    lane = BatchLane(["woo|order|1", "woo|order|2", None, "woo|order|1"])
+    assert lane.previous_appearance == {3: 0}
+    finished: list[int] = []
+
+    def record(position: int) -> None:
+        place = LanePlace(lane, position)
+        try:
+            place.wait_for_previous_appearance()
+            if position == 0:
+                time.sleep(0.05)
+            finished.append(position)
+        finally:
+            place.release()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(record, [3, 2, 1, 0]))
+    assert finished.index(0) < finished.index(3)

@@ -10,14 +10,17 @@ and the end of a batch, not before and after every record.
 
 Records behave as they did one after another: ERP turns follow the batch's order, bindings a
 record makes are shared with the records after it (``bindings``: an order and its refund, or two
-orders of one new customer, in one batch), and a record's outcome is written after the outcomes
-of the records before it (two versions of one order end with the later one's status).
+orders of one new customer, in one batch), a record's outcome is written after the outcomes of
+the records before it (two versions of one order end with the later one's status), and a record
+that appears twice in a batch (a webhook delivered twice, a webhook and a poll) starts only once
+its first appearance is finished, so the second finds the first's outcome instead of its
+idempotency claim still in progress.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,11 +49,20 @@ class Turns:
 
 
 class BatchLane:
-    def __init__(self) -> None:
+    def __init__(self, record_keys: Sequence[str | None] = ()) -> None:
+        """``record_keys``: each position's record (None if unknown), to find repeats in the batch."""
         self.erp = Turns()
         self.writes = Turns()
         #: (connection, kind, store id) → binding item, as the records of this batch made them.
         self.bindings: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.previous_appearance: dict[int, int] = {}
+        last: dict[str, int] = {}
+        for position, key in enumerate(record_keys):
+            if key is None:
+                continue
+            if key in last:
+                self.previous_appearance[position] = last[key]
+            last[key] = position
 
 
 class LanePlace:
@@ -68,6 +80,12 @@ class LanePlace:
             yield
         finally:
             self.lane.erp.done(self.position)
+
+    def wait_for_previous_appearance(self) -> None:
+        """Return once an earlier appearance of the same record in this batch is finished."""
+        earlier = self.lane.previous_appearance.get(self.position)
+        if earlier is not None:
+            self.lane.writes.wait(earlier + 1)
 
     def wait_to_write(self) -> None:
         """Return once every record before this one has written its outcome (at once if called again)."""

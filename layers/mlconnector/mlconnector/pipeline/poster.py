@@ -105,7 +105,7 @@ class Poster:
     # --- SQS ---------------------------------------------------------------------------------------
     def handle_batch(self, records: Sequence[SQSRecord]) -> dict[str, Future[PosterOutcome]]:
         """Start every record of a batch in one ERP lane; message id → the record's outcome (or failure)."""
-        lane = BatchLane()
+        lane = BatchLane([_record_key(record.body) for record in records])
         return {
             record.message_id: self._workers.submit(self._handle_in_lane, record, LanePlace(lane, position))
             for position, record in enumerate(records)
@@ -135,6 +135,7 @@ class Poster:
             version=envelope.version,
             message_id=record.message_id,
         )
+        place.wait_for_previous_appearance()
         try:
             outcome = self.process(envelope, place)
         except Exception as exc:
@@ -353,6 +354,15 @@ class Poster:
         work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
         count("Posted", work.envelope.connection)
         return document_id
+
+
+def _record_key(body: str) -> str | None:
+    """The record an SQS body is about (connection|kind|id), without validating it; None if unreadable."""
+    try:
+        data = json.loads(body)
+        return f"{data['connection']}|{data['kind']}|{data['object_id']}"
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def posting_summary(posting: Posting) -> dict[str, Any]:
