@@ -26,7 +26,7 @@ class _Token:
     expires_at: float
 
 
-def oauth_error(response: requests.Response) -> str:
+def _oauth_error(response: requests.Response) -> str:
     """``, invalid_client`` (the RFC 6749 error code) for a message, never the description or body."""
     try:
         code = json.loads(response.content).get("error")
@@ -36,6 +36,8 @@ def oauth_error(response: requests.Response) -> str:
 
 
 class ClientCredentials:
+    """One client's token for one token endpoint; thread-safe (one fetch at a time)."""
+
     def __init__(
         self,
         who: str,
@@ -88,7 +90,7 @@ class ClientCredentials:
         if response.status_code in (400, 401, 403):
             raise AuthError(
                 f"{self.who}: the OAuth2 token endpoint refused the client credentials "
-                f"(HTTP {response.status_code}{oauth_error(response)})"
+                f"(HTTP {response.status_code}{_oauth_error(response)})"
             )
         if response.status_code != 200:
             raise TransientError(f"{self.who}: the OAuth2 token endpoint answered HTTP {response.status_code}")
