@@ -357,11 +357,10 @@ class Poster:
 
 
 def _record_key(body: str) -> str | None:
-    """The record an SQS body is about (connection|kind|id), without validating it; None if unreadable."""
+    """The record an SQS body is about; None for a body that is not an envelope (handled as poison)."""
     try:
-        data = json.loads(body)
-        return f"{data['connection']}|{data['kind']}|{data['object_id']}"
-    except (ValueError, TypeError, KeyError):
+        return Envelope.model_validate_json(body).record_key
+    except ValidationError:
         return None
 
 
