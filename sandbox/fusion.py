@@ -39,6 +39,8 @@ from typing import Any, Literal
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from sandbox.runner import answer_after
+
 RESOURCE_VERSIONS = frozenset({"11.13.18.05", "latest"})
 RESOURCE_ITEM = "application/vnd.oracle.adf.resourceitem+json"
 ERROR_JSON = "application/vnd.oracle.adf.error+json"
@@ -789,8 +791,6 @@ def create_app(state: FusionState) -> Callable:
             return error(FusionError(400, f"The REST-Framework-Version {raw_version} isn't supported."), framework)
         else:
             framework = int(raw_version)
-        if state.latency_seconds:
-            time.sleep(state.latency_seconds)
         forced = state.take_forced()
         if forced is not None:
             state.count(f"forced_{forced}")
@@ -833,11 +833,15 @@ def create_app(state: FusionState) -> Callable:
             return error(exc, framework)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        arrived = time.monotonic()
         request = Request(environ)
         try:
             response = dispatch(request)
         except HTTPException as exc:
             response = exc.get_response(environ)
+        resource_call = request.path.lstrip("/").startswith(("fscmRestApi/resources", "crmRestApi/resources"))
+        if state.latency_seconds and resource_call:  # not the token endpoint
+            answer_after(state.latency_seconds, arrived)
         return response(environ, start_response)
 
     return app

@@ -37,6 +37,8 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
+from sandbox.runner import answer_after
+
 TOKEN_PATH = "/jderest/v2/tokenrequest"
 LOGOUT_PATH = "/jderest/v2/tokenrequest/logout"
 DATA_SERVICE_PATHS = ("/jderest/v2/dataservice", "/jderest/dataservice")
@@ -279,8 +281,11 @@ class JdeApp:
         self.state = state
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        arrived = time.monotonic()
         request = Request(environ)
         response = self.dispatch(request)
+        if self.state.latency_seconds:
+            answer_after(self.state.latency_seconds, arrived)
         with self.state.lock:
             self.state._log.append(
                 {"method": request.method, "path": request.path, "status": response.status_code, "at": time.time()}
@@ -289,8 +294,6 @@ class JdeApp:
 
     def dispatch(self, request: Request) -> Response:
         state = self.state
-        if state.latency_seconds:
-            time.sleep(state.latency_seconds)
         if request.method != "POST":
             return service_error(405, "Method Not Allowed")
         path = request.path.rstrip("/")

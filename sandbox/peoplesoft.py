@@ -39,6 +39,8 @@ from zeep import Settings
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
+from sandbox.runner import answer_after
+
 WSDL_DIR = Path(__file__).resolve().parent.parent / "layers/mlconnector/mlconnector/targets/peoplesoft/wsdl"
 LISTENING = "/PSIGW/PeopleSoftServiceListeningConnector"
 REST = "/PSIGW/RESTListeningConnector"
@@ -872,8 +874,6 @@ def create_app(state: PeopleSoftState) -> Callable:
                 return Response("PeopleSoft Integration Gateway", 200, content_type="text/plain")
             if request.method == "POST":
                 node = rest_of or request.args.get("To", "")
-                if state.latency_seconds:
-                    time.sleep(state.latency_seconds)
                 injected = inject_failure()
                 if injected is not None:
                     return injected
@@ -883,20 +883,27 @@ def create_app(state: PeopleSoftState) -> Callable:
                 return soap(request, node)
         if path.startswith(REST) and request.method == "GET":
             node, _, rest_path = path[len(REST) :].strip("/").partition("/")
-            if state.latency_seconds:
-                time.sleep(state.latency_seconds)
             injected = inject_failure()
             if injected is not None:
                 return injected
             return rest(request, node, rest_path)
         return Response("not found", 404, content_type="text/plain")
 
+    def is_erp_call(request: Request) -> bool:
+        """Service calls (SOAP posts, REST inquiries) take ``latency_seconds``; WSDLs and tokens do not."""
+        if request.path.startswith(LISTENING):
+            return request.method == "POST"
+        return request.path.startswith(REST) and request.method == "GET"
+
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        arrived = time.monotonic()
         request = Request(environ)
         try:
             response = dispatch(request)
         except HTTPException as exc:
             response = exc.get_response(environ)
+        if state.latency_seconds and is_erp_call(request):
+            answer_after(state.latency_seconds, arrived)
         return response(environ, start_response)
 
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,3 +44,14 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> RunningServe
     )
     thread.start()
     return RunningServer(server, thread)
+
+
+def answer_after(latency_seconds: float, arrived: float) -> None:
+    """Hold the answer until ``latency_seconds`` after ``arrived`` (``time.monotonic()``).
+
+    A simulated system with latency L answers L after the request arrived, whatever its own
+    processing took: a benchmark's "50 ms ERP" is 50 ms, not 50 ms plus the simulator's CPU.
+    """
+    left = latency_seconds - (time.monotonic() - arrived)
+    if left > 0:
+        time.sleep(left)

@@ -155,3 +155,39 @@ def test_a_record_delivered_twice_in_one_batch_is_posted_once_and_the_repeat_sup
     assert "deferred" not in events, events
     assert (events.count("posted"), events.count("duplicate_suppressed")) == (1, 1), events
     assert len(journals_for(stack, f"W{order['number']}")) == 1
+
+
+def test_a_skipped_record_does_not_hold_the_next_ones_erp_turn_while_it_writes(stack):
+    """An unpaid order needs no ERP: while its outcome is being written, the next order already posts."""
+    import threading
+    import time
+
+    from mlconnector.aws.clients import resource
+
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    unpaid = woo.create_order(lines=LINES, status="pending", deliver=False)
+    paid = woo.create_order(lines=LINES, deliver=False)
+    skip_written = threading.Event()
+    erp_calls_while_skip_was_writing: list[int] = []
+
+    def slow_skip_write(params: dict, **_: object) -> None:
+        if f"woo-psft|order|{unpaid['id']}" in str(params) and not skip_written.is_set():
+            before = sum(psft.requests.values())
+            time.sleep(1.5)  # DynamoDB slow for this one write
+            erp_calls_while_skip_was_writing.append(sum(psft.requests.values()) - before)
+            skip_written.set()
+
+    events = resource().meta.client.meta.events
+    events.register("provide-client-params.dynamodb.BatchWriteItem", slow_skip_write)
+    try:
+        result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(unpaid), order_envelope(paid)))
+    finally:
+        events.unregister("provide-client-params.dynamodb.BatchWriteItem", slow_skip_write)
+
+    assert result == {"batchItemFailures": []}
+    assert events_for(stack, f"woo-psft|order|{unpaid['id']}")[-1] == "skipped"
+    assert events_for(stack, f"woo-psft|order|{paid['id']}")[-1] == "posted"
+    assert erp_calls_while_skip_was_writing and erp_calls_while_skip_was_writing[0] >= 2, (
+        erp_calls_while_skip_was_writing
+    )

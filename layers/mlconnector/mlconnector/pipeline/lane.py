@@ -81,6 +81,10 @@ class LanePlace:
         finally:
             self.lane.erp.done(self.position)
 
+    def done_with_erp(self) -> None:
+        """The record will not call the ERP again (it is writing its outcome): the next record's turn may come."""
+        self.lane.erp.done(self.position)
+
     def wait_for_previous_appearance(self) -> None:
         """Return once an earlier appearance of the same record in this batch is finished."""
         earlier = self.lane.previous_appearance.get(self.position)
@@ -93,5 +97,5 @@ class LanePlace:
 
     def release(self) -> None:
         """The record is finished: the records after it need not wait for it any more."""
-        self.lane.erp.done(self.position)
+        self.done_with_erp()
         self.lane.writes.done(self.position)

@@ -219,6 +219,8 @@ class Poster:
             result = self._idempotent_process(envelope=envelope, place=place)
         except IdempotencyAlreadyInProgressError:
             raise InProgressElsewhere("the same record version is being posted by another invocation") from None
+        finally:
+            place.done_with_erp()  # whatever is left to write, the next record may talk to the ERP
         outcome = PosterOutcome(
             status=result["status"],
             documents=tuple(result.get("documents", ())),
@@ -257,6 +259,7 @@ class Poster:
     @staticmethod
     def _write(work: UnitOfWork, place: LanePlace) -> None:
         """The record's buffered writes, after those of the records before it in the batch."""
+        place.done_with_erp()
         place.wait_to_write()
         work.flush()
 
