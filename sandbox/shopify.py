@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -615,12 +615,18 @@ class ShopifyState:
             return [round2(g * value / 100) for g in grosses]
         total = sum(grosses, ZERO)
         value = min(value, total)
-        out, left = [], value
-        for i, g in enumerate(grosses):
-            share = left if i == len(grosses) - 1 else round2(value * g / total) if total else ZERO
-            share = min(share, g)
-            out.append(share)
-            left -= share
+        if not total:
+            return [ZERO] * len(grosses)
+        # In proportion to each line, whole cents down; the cents left go to the largest remainders, so no
+        # line gets more than its gross or less than nothing.
+        exact = [value * g / total for g in grosses]
+        out = [e.quantize(CENT, rounding=ROUND_DOWN) for e in exact]
+        left = value - sum(out, ZERO)  # fewer cents than lines; each goes where a fraction was cut
+        for i in sorted(range(len(grosses)), key=lambda i: exact[i] - out[i], reverse=True):
+            if left <= ZERO:
+                break
+            out[i] += CENT
+            left -= CENT
         return out
 
     def _txn(
