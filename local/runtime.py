@@ -244,10 +244,12 @@ class LocalRuntime:
 
         from mlconnector.aws import clients
         from mlconnector.profile import current_profile
+        from mlconnector.published_profile import current_webhook_connections
 
         clients.reset()
         parameters.clear_caches()
         current_profile.cache_clear()
+        current_webhook_connections.cache_clear()
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
@@ -327,8 +329,12 @@ class LocalRuntime:
             self.put_profile(self.profile_path.read_text(encoding="utf-8"), location.removeprefix("ssm:"))
 
     def put_profile(self, text: str, parameter_name: str) -> None:
+        """Publish a profile as ``mlc profile push`` does: validated, ``${VAR}`` expanded, as JSON."""
+        from mlconnector.profile import parse_profile, publish
+
+        document = publish(parse_profile(text, str(self.profile_path or parameter_name)))
         self.client("ssm").put_parameter(
-            Name=parameter_name, Value=text, Type="String", Tier="Advanced", Overwrite=True
+            Name=parameter_name, Value=document, Type="String", Tier="Advanced", Overwrite=True
         )
 
     def put_secret(self, name: str, value: Mapping[str, str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import click
 
 from mlconnector.errors import ConnectorError, ProfileError
-from mlconnector.profile import load_profile
+from mlconnector.profile import load_profile, publish
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -223,7 +223,10 @@ def profile_validate(path: tuple[Path, ...]) -> None:
 @click.option("--region", envvar="AWS_REGION", help="AWS region of the stack.")
 @click.option("--aws-profile", envvar="AWS_PROFILE", help="AWS named profile.")
 def profile_push(path: Path, parameter: str | None, region: str | None, aws_profile: str | None) -> None:
-    """Validate a profile, then store it in SSM Parameter Store where the deployed functions read it."""
+    """Validate a profile, then publish it to SSM Parameter Store where the deployed functions read it.
+
+    Published as JSON with ``${VAR}`` expanded from this shell's environment and every default filled in.
+    """
     import boto3
 
     try:
@@ -234,7 +237,7 @@ def profile_push(path: Path, parameter: str | None, region: str | None, aws_prof
     name = parameter or f"/ml-connector/{loaded.customer}/profile"
     session = boto3.Session(region_name=region, profile_name=aws_profile)
     session.client("ssm").put_parameter(
-        Name=name, Value=path.read_text(encoding="utf-8"), Type="String", Tier="Advanced", Overwrite=True
+        Name=name, Value=publish(loaded), Type="String", Tier="Advanced", Overwrite=True
     )
     click.echo(f"{path} stored as {name}")
 

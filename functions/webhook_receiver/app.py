@@ -17,10 +17,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, e
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlconnector.observability import logger, metrics
-from mlconnector.pipeline.context import Connector
-from mlconnector.pipeline.receiver import receive_webhook
+from mlconnector.pipeline.receiver import Receiver, receive_webhook
 
-connector = Connector()
+receiver = Receiver()
 
 
 def _json(status: int, body: dict) -> dict:
@@ -51,7 +50,7 @@ def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
     if raw is None:
         return _json(400, {"message": "bad request"})
     try:
-        answer = receive_webhook(connector, connection, event.headers, raw)
+        answer = receive_webhook(receiver, connection, event.headers, raw)
     except Exception as exc:  # AWS-side trouble (queue, table): 503 so the store retries; never a trace
         logger.exception("webhook not accepted", extra={"error": type(exc).__name__})
         return _json(503, {"message": "temporarily unavailable"})

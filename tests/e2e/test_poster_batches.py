@@ -11,8 +11,7 @@ import uuid
 import pytest
 
 from local.stack import LocalStack
-from mlconnector.envelope import Envelope, Origin
-from mlconnector.models import RecordKind
+from mlconnector.envelope import Envelope, Origin, RecordKind
 from tests.bench.common import stop_event_sources
 from tests.support.stack import events_for, journals_for
 
@@ -33,7 +32,7 @@ def sqs_event(stack: LocalStack, *envelopes: Envelope) -> dict:
             {
                 "messageId": str(uuid.uuid4()),
                 "receiptHandle": f"handle-{i}",
-                "body": envelope.model_dump_json(),
+                "body": envelope.to_json(),
                 "attributes": {"ApproximateReceiveCount": "1"},
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",

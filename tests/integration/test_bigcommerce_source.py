@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
+from mlconnector.envelope import RecordKind
 from mlconnector.errors import AuthError, TransientError
 from mlconnector.http import RetryPolicy
-from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookRejected
 from mlconnector.sources.bigcommerce.settings import BigCommerceSettings
 from mlconnector.sources.bigcommerce.source import BigCommerceSource

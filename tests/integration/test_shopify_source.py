@@ -14,11 +14,11 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from mlconnector.aws import clients
+from mlconnector.envelope import RecordKind
 from mlconnector.errors import AuthError, ReviewError
 from mlconnector.http import RetryPolicy
-from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.shopify import mapping
+from mlconnector.sources.shopify import webhooks
 from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.source import ShopifySource
 from sandbox.runner import RunningServer, serve
@@ -139,7 +139,7 @@ def test_polled_refunds_carry_what_validation_needs(shop, clock) -> None:
     for record in records:
         refund = source.to_refund(record.payload)
         assert record.kind is RecordKind.REFUND and refund.amount > 0
-        assert record.modified_at.isoformat() == mapping.refund_version(record.payload)
+        assert record.modified_at.isoformat() == webhooks.refund_version(record.payload)
 
 
 # ---------------------------------------------------------------- rate limits

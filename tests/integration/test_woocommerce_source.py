@@ -14,9 +14,9 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, SIGNATURE_TYPE_QUERY, Client
 from pydantic import ValidationError
 from werkzeug.wrappers import Request, Response
 
+from mlconnector.envelope import RecordKind
 from mlconnector.errors import AuthError, TransientError
 from mlconnector.http import RetryPolicy
-from mlconnector.models import RecordKind
 from mlconnector.sources.base import WebhookOutcome, WebhookRejected
 from mlconnector.sources.woocommerce.client import WooCommerceError
 from mlconnector.sources.woocommerce.settings import WooCommerceSettings

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlconnector.envelope import RecordKind
 from mlconnector.errors import ReviewError
-from mlconnector.models import ZERO, Order, PaymentKind, RecordKind
+from mlconnector.models import ZERO, Order, PaymentKind
 from mlconnector.sources.base import WebhookRejected
 from mlconnector.sources.bigcommerce.settings import BigCommerceSettings
 from mlconnector.sources.bigcommerce.signature import sign

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlconnector.envelope import Envelope, Origin
-from mlconnector.models import RecordKind
+from mlconnector.envelope import Envelope, Origin, RecordKind
 from mlconnector.ops.reconcile import ReconReport, ReconRow, hourly_chart_svg, render_html, write_csv
 from mlconnector.ops.replay import replay_version
 from mlconnector.ops.stack import StackOutputs, read_outputs_file, write_outputs_file
@@ -108,7 +107,7 @@ def queues(monkeypatch):
                 version="v1",
                 origin=Origin.WEBHOOK,
             )
-            sqs.send_message(QueueUrl=dlq, MessageBody=envelope.model_dump_json())
+            sqs.send_message(QueueUrl=dlq, MessageBody=envelope.to_json())
         sqs.send_message(QueueUrl=dlq, MessageBody="{not json")
         yield sqs, dlq, ingest
         clients.reset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlconnector.errors import ProfileError
-from mlconnector.profile import load_profile, parse_profile
+from mlconnector.profile import load_profile, parse_profile, publish
+from mlconnector.published_profile import webhook_connections
 from mlconnector_cli.main import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,3 +100,67 @@ def test_mlc_profile_validate_exit_codes(tmp_path):
     result = runner.invoke(cli, ["profile", "validate", str(bad)])
     assert result.exit_code == 2
     assert "customer: String should match pattern" in result.output
+
+
+# ------------------------------------------------------------------ the published profile
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_a_published_profile_reads_back_as_the_same_profile(path):
+    profile = load_profile(str(path))
+    document = publish(profile)
+    assert "${" not in document
+    assert parse_profile(document, "published") == profile
+
+
+def test_the_receiver_reads_what_it_needs_from_the_published_profile():
+    profile = load_profile(str(ROOT / "config" / "local.yaml"))
+    connections = webhook_connections(publish(profile), "published")
+    assert set(connections) == {c.name for c in profile.connections}
+    for connection in profile.connections:
+        view = connections[connection.name]
+        assert (view.store_type, view.enabled) == (connection.store_type, connection.enabled)
+        assert (view.store_secret, view.webhook_secret) == (connection.secrets.store, connection.secrets.webhook)
+        assert view.store == connection.store.model_dump(mode="json")  # defaults included
+
+
+def test_a_yaml_profile_is_validated_before_the_receiver_reads_it():
+    assert webhook_connections(_local_text(), "local.yaml").keys() == {
+        c.name for c in load_profile(str(ROOT / "config" / "local.yaml")).connections
+    }
+    with pytest.raises(ProfileError, match="customer"):
+        webhook_connections(_local_text().replace("customer: ", "customer: Not A Name  # "), "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{not json",
+        json.dumps({"customer": "acme"}),
+        json.dumps({"connections": [{"name": "a"}]}),
+        json.dumps(
+            {"connections": [{"name": "a", "enabled": "yes", "store": {"type": "shopify"}, "secrets": {"store": "s"}}]}
+        ),
+    ],
+)
+def test_a_document_that_is_not_a_published_profile_is_refused_by_the_receiver(document):
+    with pytest.raises(ProfileError, match="published profile"):
+        webhook_connections(document, "ssm:/x")
+
+
+def test_profile_push_publishes_the_validated_profile_as_json(monkeypatch):
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    path = ROOT / "config" / "examples" / "woo-psft.yaml"
+    with mock_aws():
+        result = CliRunner().invoke(cli, ["profile", "push", str(path), "--region", "eu-west-1"])
+        assert result.exit_code == 0, result.output
+        import boto3
+
+        stored = boto3.client("ssm", region_name="eu-west-1").get_parameter(Name="/ml-connector/acme-outdoor/profile")
+    document = stored["Parameter"]["Value"]
+    assert json.loads(document)["connections"][0]["name"] == "woo-psft"
+    assert parse_profile(document, "ssm") == load_profile(str(path))

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Origin
-from mlconnector.models import RecordKind
+from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Origin, RecordKind
 from mlconnector.sources.base import WebhookRejected
 from mlconnector.sources.woocommerce.settings import WooCommerceSettings
 from mlconnector.sources.woocommerce.signature import webhook_signature, wp_specialchars_decode

@@ -1,17 +1,29 @@
-"""The queue envelope: what the receiver and the poller put on SQS and the poster takes off."""
+"""The queue envelope: what the receiver and the poller put on SQS and the poster takes off.
+
+A plain dataclass: the webhook receiver builds and sends envelopes with the standard library
+alone (its cold start is what a store waits on). Whoever takes an envelope off a queue reads it
+with ``Envelope.from_json``, which validates it with pydantic.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-
-from mlconnector.models import RecordKind
 
 # SQS allows 256 KiB per message; above this the envelope carries a stub and the poster fetches.
 MAX_INLINE_PAYLOAD_BYTES = 180_000
+
+
+class RecordKind(StrEnum):
+    ORDER = "order"
+    REFUND = "refund"
+    CUSTOMER = "customer"
+    PAYMENT = "payment"
 
 
 class Origin(StrEnum):
@@ -21,20 +33,23 @@ class Origin(StrEnum):
     BACKFILL = "backfill"
 
 
-class Envelope(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    __pydantic_config__ = {"extra": "forbid"}  # read by pydantic when validating (``from_json``)
 
     connection: str
     kind: RecordKind
     object_id: str
-    version: str = Field(description="The record's modification stamp; a new version is new work")
+    version: str  # the record's modification stamp; a new version is new work
     origin: Origin
     topic: str = ""
     delivery_id: str = ""
-    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    payload: dict[str, Any] | None = Field(
-        default=None, description="The store-native record; None when only a stub arrived"
-    )
+    received_at: datetime = field(default_factory=_now)
+    payload: dict[str, Any] | None = None  # the store-native record; None when only a stub arrived
 
     @property
     def business_key(self) -> str:
@@ -45,3 +60,41 @@ class Envelope(BaseModel):
     def record_key(self) -> str:
         """The audit-trail key of the record, across all its versions."""
         return f"{self.connection}|{self.kind}|{self.object_id}"
+
+    def to_dict(self, *, payload: bool = True) -> dict[str, Any]:
+        """JSON-ready fields (``payload=False`` leaves the store record out)."""
+        data = {
+            "connection": self.connection,
+            "kind": str(self.kind),
+            "object_id": self.object_id,
+            "version": self.version,
+            "origin": str(self.origin),
+            "topic": self.topic,
+            "delivery_id": self.delivery_id,
+            "received_at": self.received_at.isoformat(),
+        }
+        if payload:
+            data["payload"] = self.payload
+        return data
+
+    def to_json(self, *, payload: bool = True) -> str:
+        return json.dumps(self.to_dict(payload=payload), separators=(",", ":"), ensure_ascii=False)
+
+    def replace(self, **changes: Any) -> Envelope:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Envelope:
+        """Validate a message body; raises ``pydantic.ValidationError`` for anything but an envelope."""
+        return _validator().validate_json(text)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Envelope:
+        return _validator().validate_python(data)
+
+
+@cache
+def _validator() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Envelope)

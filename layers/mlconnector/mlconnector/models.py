@@ -25,13 +25,6 @@ class Canonical(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class RecordKind(StrEnum):
-    ORDER = "order"
-    REFUND = "refund"
-    CUSTOMER = "customer"
-    PAYMENT = "payment"
-
-
 class Address(Canonical):
     line1: str = ""
     line2: str = ""

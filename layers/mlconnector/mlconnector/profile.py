@@ -1,26 +1,27 @@
 """Per-customer connection profiles: validated at load, never holding a secret value.
 
-A profile is YAML. Locally it is read from ``config/<customer>.yaml``; deployed, the functions read
-it from an SSM Parameter Store parameter (``ssm:<name>`` in ``CONNECTOR_PROFILE``), which
-``mlc profile push`` writes. ``${VAR}`` in the YAML is replaced from the environment, so one file
-can point at sandboxes locally and at real hosts elsewhere.
+A profile is written as YAML (``config/<customer>.yaml``); ``${VAR}`` in it is replaced from the
+environment, so one file can point at sandboxes locally and at real hosts elsewhere. ``mlc profile
+push`` validates it and publishes it to an SSM parameter (``ssm:<name>`` in ``CONNECTOR_PROFILE``)
+as JSON with every default filled in (``publish``); the functions read that document
+(``published_profile`` has what the webhook receiver reads of it without pydantic).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from mlconnector import registry
 from mlconnector.accounting.rules import MappingRules
 from mlconnector.errors import ProfileError
+from mlconnector.published_profile import is_published, read_profile_text
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -129,29 +130,29 @@ def _format_errors(source: str, error: ValidationError) -> str:
 
 
 def parse_profile(text: str, source: str = "profile") -> Profile:
-    """Validate YAML text; raise ProfileError naming every bad field and why."""
-    try:
-        data = yaml.safe_load(_expand_env(text, source))
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: not valid YAML: {exc}") from None
+    """Validate a profile (YAML as written, or the published JSON); raise ProfileError naming every bad
+    field and why."""
+    if is_published(text):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ProfileError(f"{source}: published profile is not valid JSON: {exc}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(_expand_env(text, source))
+        except yaml.YAMLError as exc:
+            raise ProfileError(f"{source}: not valid YAML: {exc}") from None
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(_format_errors(source, exc)) from None
 
 
-def read_profile_text(location: str) -> tuple[str, str]:
-    """(text, source label) for ``ssm:<parameter name>`` or a file path."""
-    if location.startswith("ssm:"):
-        from aws_lambda_powertools.utilities import parameters
-
-        name = location.removeprefix("ssm:")
-        return parameters.get_parameter(name, max_age=300), location
-    path = Path(location)
-    try:
-        return path.read_text(encoding="utf-8"), str(path)
-    except OSError as exc:
-        raise ProfileError(f"{location}: cannot read profile: {exc.strerror}") from None
+def publish(profile: Profile) -> str:
+    """The document deployed functions read: JSON, ``${VAR}`` expanded, every default filled in."""
+    return profile.model_dump_json()
 
 
 def load_profile(location: str) -> Profile:

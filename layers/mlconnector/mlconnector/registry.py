@@ -10,23 +10,27 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# type → (settings class, adapter class), each as "module:name". The profile loads only the settings
-# classes, so validating a profile never imports an adapter's HTTP or SOAP client.
-STORES: dict[str, tuple[str, str]] = {
+# type → (settings class, adapter class[, webhooks class]), each as "module:name". The profile loads only
+# the settings classes, so validating a profile never imports an adapter's HTTP or SOAP client; the
+# webhook receiver loads only the webhooks class (standard library only).
+STORES: dict[str, tuple[str, ...]] = {
     "woocommerce": (
         "mlconnector.sources.woocommerce.settings:WooCommerceSettings",
         "mlconnector.sources.woocommerce.source:WooCommerceSource",
+        "mlconnector.sources.woocommerce.webhooks:WooCommerceWebhooks",
     ),
     "bigcommerce": (
         "mlconnector.sources.bigcommerce.settings:BigCommerceSettings",
         "mlconnector.sources.bigcommerce.source:BigCommerceSource",
+        "mlconnector.sources.bigcommerce.webhooks:BigCommerceWebhooks",
     ),
     "shopify": (
         "mlconnector.sources.shopify.settings:ShopifySettings",
         "mlconnector.sources.shopify.source:ShopifySource",
+        "mlconnector.sources.shopify.webhooks:ShopifyWebhooks",
     ),
 }
-ERPS: dict[str, tuple[str, str]] = {
+ERPS: dict[str, tuple[str, ...]] = {
     "peoplesoft": (
         "mlconnector.targets.peoplesoft.settings:PeopleSoftSettings",
         "mlconnector.targets.peoplesoft.target:PeopleSoftTarget",
@@ -39,7 +43,7 @@ ERPS: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(table: dict[str, tuple[str, str]], type_name: str, index: int) -> Any:
+def _load(table: dict[str, tuple[str, ...]], type_name: str, index: int) -> Any:
     try:
         module_name, _, name = table[type_name][index].partition(":")
     except KeyError:
@@ -53,6 +57,10 @@ def store_settings_class(type_name: str) -> type:
 
 def store_class(type_name: str) -> type:
     return _load(STORES, type_name, 1)
+
+
+def store_webhooks_class(type_name: str) -> type:
+    return _load(STORES, type_name, 2)
 
 
 def erp_settings_class(type_name: str) -> type:

@@ -17,7 +17,7 @@ def enqueue(queue_url: str, envelopes: Sequence[Envelope]) -> list[str]:
         chunk = envelopes[start : start + 10]
         response = sqs.send_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": e.model_dump_json()} for i, e in enumerate(chunk)],
+            Entries=[{"Id": str(i), "MessageBody": e.to_json()} for i, e in enumerate(chunk)],
         )
         if response.get("Failed"):
             codes = sorted({f["Code"] for f in response["Failed"]})

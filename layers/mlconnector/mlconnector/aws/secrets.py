@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mlconnector.errors import ProfileError
@@ -20,3 +22,44 @@ def get_credentials(name: str, max_age: int = 300) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ProfileError(f"secret {name} is not a JSON object")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def store_credentials(store_secret: str, webhook_secret: str | None) -> dict[str, str]:
+    """A store's API credentials, with its webhook signing secret merged in when that is kept apart."""
+    credentials = get_credentials(store_secret)
+    if webhook_secret:
+        credentials = {**credentials, **get_credentials(webhook_secret)}
+    return credentials
+
+
+class BuiltFromCredentials:
+    """Adapters by connection name, each rebuilt when its credentials change (rotation is picked up
+    within the secret cache's age); a replaced adapter is closed if it can be."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, tuple[int, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str, credentials: Mapping[str, str], build: Callable[[], Any]) -> Any:
+        fingerprint = hash(tuple(sorted(credentials.items())))
+        with self._lock:
+            cached = self._built.get(name)
+            if cached and cached[0] == fingerprint:
+                return cached[1]
+            if cached:
+                _close(cached[1])
+            adapter = build()
+            self._built[name] = (fingerprint, adapter)
+            return adapter
+
+    def close(self) -> None:
+        with self._lock:
+            for _, adapter in self._built.values():
+                _close(adapter)
+            self._built.clear()
+
+
+def _close(adapter: Any) -> None:
+    close = getattr(adapter, "close", None)
+    if close is not None:
+        close()

@@ -116,6 +116,6 @@ def status_item(envelope: Envelope, status: str, **fields: Any) -> dict[str, Any
         "kind": str(envelope.kind),
         "object_id": envelope.object_id,
         "updated_at": datetime.now(UTC).isoformat(),
-        "envelope": envelope.model_dump_json(exclude={"payload"}),
+        "envelope": envelope.to_json(payload=False),
         **{k: v for k, v in fields.items() if v not in (None, "")},
     }

@@ -50,7 +50,7 @@ class RedriveResult:
 def record_key_of(body: str) -> str:
     """The record key of a queued envelope, or a label for a body that is not one."""
     try:
-        return Envelope.model_validate_json(body).record_key
+        return Envelope.from_json(body).record_key
     except ValidationError:
         try:
             data = json.loads(body)

@@ -8,7 +8,6 @@ creating anything: replaying a posted order posts nothing new.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +19,7 @@ from mlconnector.aws.audit import AuditEvent
 from mlconnector.aws.clients import table
 from mlconnector.aws.queue import enqueue
 from mlconnector.aws.state import RecordStatus
-from mlconnector.envelope import Envelope, Origin
-from mlconnector.models import RecordKind
+from mlconnector.envelope import Envelope, Origin, RecordKind
 from mlconnector.pipeline.context import Connector
 
 STATUSES = (
@@ -48,8 +46,7 @@ def replay_version(version: str, at: datetime | None = None) -> str:
 
 
 def _from_status(item: dict[str, Any]) -> Envelope:
-    data = json.loads(item["envelope"])
-    return Envelope.model_validate(data)
+    return Envelope.from_json(item["envelope"])
 
 
 def _from_audit(connector: Connector, record_key: str) -> Envelope | None:
@@ -116,9 +113,7 @@ def replay(
     for envelope, status in selected:
         chosen.setdefault(envelope.record_key, (envelope, status))
     envelopes = [
-        envelope.model_copy(
-            update={"origin": Origin.REPLAY, "version": replay_version(envelope.version, at), "payload": None}
-        )
+        envelope.replace(origin=Origin.REPLAY, version=replay_version(envelope.version, at), payload=None)
         for envelope, _ in chosen.values()
     ]
     if dry_run or not envelopes:

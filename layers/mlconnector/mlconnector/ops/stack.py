@@ -9,8 +9,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mlconnector.environment import Environment
 from mlconnector.errors import ProfileError
-from mlconnector.pipeline.context import Connector, Environment
+from mlconnector.pipeline.context import Connector
 from mlconnector.profile import Profile, load_profile
 
 #: CloudFormation output name → StackOutputs field.
@@ -112,10 +113,12 @@ def configure_aws(endpoint_url: str | None = None, region: str | None = None, aw
 
     from mlconnector.aws import clients
     from mlconnector.profile import current_profile
+    from mlconnector.published_profile import current_webhook_connections
 
     clients.reset()
     parameters.clear_caches()
     current_profile.cache_clear()
+    current_webhook_connections.cache_clear()
 
 
 def build_connector(profile: Profile | str, outputs: StackOutputs) -> Connector:

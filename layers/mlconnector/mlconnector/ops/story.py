@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlconnector.models import RecordKind
+from mlconnector.envelope import RecordKind
 from mlconnector.pipeline.context import Connector
 
 #: Detail fields worth a column, in the order they are shown.

@@ -2,51 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlconnector import registry
 from mlconnector.aws.audit import AuditTrail
-from mlconnector.aws.secrets import get_credentials
+from mlconnector.aws.secrets import BuiltFromCredentials, get_credentials, store_credentials
 from mlconnector.aws.state import StateStore
+from mlconnector.environment import Environment
 from mlconnector.profile import Connection, Profile, current_profile
 
-if TYPE_CHECKING:  # the receiver never maps money or calls an ERP: it does not load those modules
+if TYPE_CHECKING:  # loaded on first use: a poller or keeper never maps money or calls an ERP
     from mlconnector.accounting.engine import AccountingEngine
     from mlconnector.sources.base import StoreSource
     from mlconnector.targets.base import ErpTarget
-
-
-@dataclass(frozen=True)
-class Environment:
-    """The settings a function gets from template.yaml's Environment."""
-
-    profile_location: str
-    queue_url: str
-    audit_table: str
-    state_table: str
-    idempotency_table: str
-    max_receive_count: int
-    retry_base_seconds: float
-    retry_max_seconds: float
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> Environment:
-        return cls(
-            profile_location=env.get("CONNECTOR_PROFILE", ""),
-            queue_url=env.get("INGEST_QUEUE_URL", ""),
-            audit_table=env.get("AUDIT_TABLE", ""),
-            state_table=env.get("STATE_TABLE", ""),
-            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
-            max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "5")),
-            retry_base_seconds=float(env.get("RETRY_BASE_SECONDS", "30")),
-            retry_max_seconds=float(env.get("RETRY_MAX_SECONDS", "900")),
-        )
 
 
 class Connector:
@@ -55,9 +25,8 @@ class Connector:
     def __init__(self, environment: Environment | None = None, profile: Profile | None = None) -> None:
         self.env = environment or Environment.from_env()
         self._profile = profile
-        self._sources: dict[str, tuple[int, Any]] = {}
-        self._targets: dict[str, tuple[int, Any]] = {}
-        self._lock = threading.Lock()
+        self._sources = BuiltFromCredentials()
+        self._targets = BuiltFromCredentials()
 
     @property
     def profile(self) -> Profile:
@@ -82,36 +51,17 @@ class Connector:
         return StateStore(self.env.state_table)
 
     def source(self, name: str) -> StoreSource:
-        """The store adapter, rebuilt when its credentials change (rotation is picked up within the cache age)."""
+        """The store adapter, rebuilt when its credentials change."""
         conn = self.connection(name)
-        credentials = get_credentials(conn.secrets.store)
-        if conn.secrets.webhook:
-            credentials = {**credentials, **get_credentials(conn.secrets.webhook)}
-        return self._adapter(
-            self._sources,
-            name,
-            credentials,
-            lambda: registry.store_class(conn.store_type)(name, conn.store, credentials),
+        credentials = store_credentials(conn.secrets.store, conn.secrets.webhook)
+        return self._sources.get(
+            name, credentials, lambda: registry.store_class(conn.store_type)(name, conn.store, credentials)
         )
 
     def target(self, name: str) -> ErpTarget:
         conn = self.connection(name)
         credentials = get_credentials(conn.secrets.erp)
-        return self._adapter(
-            self._targets, name, credentials, lambda: registry.erp_class(conn.erp_type)(conn.erp, credentials)
-        )
-
-    def _adapter(self, cache: dict[str, tuple[int, Any]], name: str, credentials: dict[str, str], build: Any) -> Any:
-        fingerprint = hash(tuple(sorted(credentials.items())))
-        with self._lock:
-            cached = cache.get(name)
-            if cached and cached[0] == fingerprint:
-                return cached[1]
-            if cached:
-                cached[1].close()
-            adapter = build()
-            cache[name] = (fingerprint, adapter)
-            return adapter
+        return self._targets.get(name, credentials, lambda: registry.erp_class(conn.erp_type)(conn.erp, credentials))
 
     def engine(self, name: str) -> AccountingEngine:
         from mlconnector.accounting.engine import AccountingEngine
@@ -120,7 +70,5 @@ class Connector:
         return AccountingEngine(name, conn.accounting, conn.reference_prefix)
 
     def close(self) -> None:
-        for _, adapter in [*self._sources.values(), *self._targets.values()]:
-            adapter.close()
-        self._sources.clear()
-        self._targets.clear()
+        self._sources.close()
+        self._targets.close()

@@ -39,8 +39,8 @@ def envelope_for(connection: str, record: ChangedRecord, origin: Origin) -> Enve
         topic=f"poll.{record.kind}",
         payload=record.payload,
     )
-    if len(envelope.model_dump_json()) > MAX_INLINE_PAYLOAD_BYTES:
-        envelope = envelope.model_copy(update={"payload": None})
+    if len(envelope.to_json()) > MAX_INLINE_PAYLOAD_BYTES:
+        envelope = envelope.replace(payload=None)
     return envelope
 
 

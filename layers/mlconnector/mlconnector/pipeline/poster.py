@@ -43,9 +43,9 @@ from mlconnector.aws.clients import client
 from mlconnector.aws.state import RecordStatus
 from mlconnector.aws.unit_of_work import UnitOfWork
 from mlconnector.documents import Posting
-from mlconnector.envelope import Envelope
+from mlconnector.envelope import Envelope, RecordKind
 from mlconnector.errors import ReviewError, TransientError
-from mlconnector.models import Customer, RecordKind
+from mlconnector.models import Customer
 from mlconnector.observability import count, logger
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.lane import BatchLane, LanePlace
@@ -123,7 +123,7 @@ class Poster:
         logger.thread_safe_clear_keys()
         receive_count = int(record.attributes.approximate_receive_count or "1")
         try:
-            envelope = Envelope.model_validate_json(record.body)
+            envelope = Envelope.from_json(record.body)
         except ValidationError as exc:
             self._poison(record, receive_count, exc)
             self._back_off(record, receive_count)
@@ -362,7 +362,7 @@ class Poster:
 def _record_key(body: str) -> str | None:
     """The record an SQS body is about; None for a body that is not an envelope (handled as poison)."""
     try:
-        return Envelope.model_validate_json(body).record_key
+        return Envelope.from_json(body).record_key
     except ValidationError:
         return None
 

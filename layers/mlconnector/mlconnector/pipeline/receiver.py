@@ -3,19 +3,28 @@
 The two AWS calls of an authentic delivery run side by side: the audit entry ``received`` is
 written while the envelopes go onto the queue, and the answer waits for both. If either fails the
 store gets a 503 and delivers again; a ``received`` without an outcome then means exactly that.
+
+The receiver is the function a store waits on, so it loads as little as it can: the published
+profile's webhook view, the store's webhooks module and the AWS data access, all of it standard
+library and boto3 (no pydantic, canonical models or HTTP client).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
-from mlconnector.aws.audit import AuditEvent
+from mlconnector import registry
+from mlconnector.aws.audit import AuditEvent, AuditTrail
 from mlconnector.aws.queue import enqueue
+from mlconnector.aws.secrets import BuiltFromCredentials, store_credentials
+from mlconnector.environment import Environment
 from mlconnector.errors import ProfileError
 from mlconnector.observability import count, logger
-from mlconnector.pipeline.context import Connector
-from mlconnector.sources.base import WebhookRejected
+from mlconnector.published_profile import WebhookConnection, current_webhook_connections
+from mlconnector.sources.base import StoreWebhooks, WebhookRejected
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
@@ -26,10 +35,43 @@ class Answer:
     body: dict
 
 
-def receive_webhook(connector: Connector, connection_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
+class Receiver:
+    """What one receiver container keeps: the connections' webhook view, their verifiers, the audit trail."""
+
+    def __init__(
+        self, environment: Environment | None = None, connections: Mapping[str, WebhookConnection] | None = None
+    ) -> None:
+        self.env = environment or Environment.from_env()
+        self._connections = connections
+        self._webhooks = BuiltFromCredentials()
+
+    def connection(self, name: str) -> WebhookConnection:
+        if self._connections is None:
+            self._connections = current_webhook_connections(self.env.profile_location or None)
+        return self._connections[name]
+
+    def webhooks(self, name: str) -> StoreWebhooks:
+        """The store's webhook verifier, rebuilt when its credentials change."""
+        conn = self.connection(name)
+        credentials = store_credentials(conn.store_secret, conn.webhook_secret)
+        return self._webhooks.get(
+            name, credentials, lambda: registry.store_webhooks_class(conn.store_type)(name, conn.store, credentials)
+        )
+
+    @cached_property
+    def background(self) -> ThreadPoolExecutor:
+        """For the audit write that runs beside the enqueue (always awaited)."""
+        return ThreadPoolExecutor(max_workers=2, thread_name_prefix="receiver")
+
+    @cached_property
+    def audit(self) -> AuditTrail:
+        return AuditTrail(self.env.audit_table)
+
+
+def receive_webhook(receiver: Receiver, connection_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
     """Turn one delivery into queued envelopes. Only the status and a short message go back to the store."""
     try:
-        connection = connector.connection(connection_name)
+        connection = receiver.connection(connection_name)
     except KeyError:
         return Answer(404, {"message": "unknown connection"})
     if not connection.enabled:
@@ -38,12 +80,12 @@ def receive_webhook(connector: Connector, connection_name: str, headers: Mapping
         count("WebhookRejected", connection_name)
         return Answer(413, {"message": "body too large"})
     try:
-        source = connector.source(connection_name)
+        webhooks = receiver.webhooks(connection_name)
     except ProfileError as exc:
-        logger.error("store adapter unavailable", extra={"connection": connection_name, "reason": str(exc)})
+        logger.error("store webhooks unavailable", extra={"connection": connection_name, "reason": str(exc)})
         return Answer(503, {"message": "connection not ready"})
     try:
-        outcome = source.parse_webhook(headers, body)
+        outcome = webhooks.parse(headers, body)
     except WebhookRejected as exc:
         count("SignatureFailures" if exc.status == 401 else "WebhookRejected", connection_name)
         logger.warning(
@@ -59,10 +101,10 @@ def receive_webhook(connector: Connector, connection_name: str, headers: Mapping
         (e, AuditEvent.RECEIVED, {"topic": e.topic, "delivery_id": e.delivery_id, "inline": e.payload is not None})
         for e in envelopes
     ]
-    audit_written = connector.background.submit(connector.audit.record_many, received)
+    audit_written = receiver.background.submit(receiver.audit.record_many, received)
     try:
         if envelopes:
-            enqueue(connector.env.queue_url, envelopes)
+            enqueue(receiver.env.queue_url, envelopes)
     finally:
         audit_written.result()  # never return (and be frozen) with the write in flight
     count("WebhooksReceived", connection_name)

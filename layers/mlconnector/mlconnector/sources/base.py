@@ -1,4 +1,8 @@
-"""The interface every store adapter implements (the OCA connector's "backend adapter" + "mapper")."""
+"""The interfaces every store adapter implements (the OCA connector's "backend adapter" + "mapper").
+
+``StoreWebhooks`` is the part the webhook receiver needs: it imports the standard library only, so
+the function a store waits on loads no canonical models, HTTP client or pydantic.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlconnector.envelope import Envelope
-from mlconnector.models import Customer, Order, RecordKind, Refund
+from mlconnector.envelope import Envelope, RecordKind
+
+if TYPE_CHECKING:
+    from mlconnector.models import Customer, Order, Refund
 
 
 class WebhookRejected(Exception):
@@ -53,14 +59,32 @@ class WebhookStatus:
     action: str
 
 
+class StoreWebhooks(ABC):
+    """A store's webhook deliveries, verified on the raw bytes and turned into envelopes.
+
+    ``settings`` are the connection's store settings in their JSON form (as the published profile
+    holds them); ``credentials`` the store's secrets (only the signing ones are used).
+    """
+
+    def __init__(self, connection: str, settings: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
+        self.connection = connection
+        self.settings = settings
+        self._credentials = dict(credentials)
+
+    @abstractmethod
+    def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
+        """Verify the delivery on the raw bytes and turn it into envelopes; raise WebhookRejected otherwise."""
+
+
 class StoreSource(ABC):
     """A store: verifies its webhooks, lists what changed, fetches records, maps them to the canonical model."""
 
     connection: str
+    webhooks: StoreWebhooks
 
-    @abstractmethod
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
         """Verify the delivery on the raw bytes and turn it into envelopes; raise WebhookRejected otherwise."""
+        return self.webhooks.parse(headers, body)
 
     @abstractmethod
     def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:

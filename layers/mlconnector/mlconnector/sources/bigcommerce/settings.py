@@ -8,6 +8,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mlconnector.sources.bigcommerce.webhooks import (
+    DEFAULT_SCOPES,
+    KNOWN_SCOPES,
+)
+
 # BigCommerce order status ids (reference 2.6). "Paid" = the shopper's payment was taken:
 #   2 Shipped, 3 Partially Shipped, 8 Awaiting Pickup, 9 Awaiting Shipment, 10 Completed,
 #   11 Awaiting Fulfillment, plus 4 Refunded and 14 Partially Refunded (a refund implies an earlier
@@ -16,33 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 #   12 Manual Verification Required (payment under review) and 13 Disputed (left to a person;
 #   it posts once the merchant moves the order on).
 DEFAULT_PAID_STATUS_IDS = frozenset({2, 3, 4, 8, 9, 10, 11, 14})
-DEFAULT_SCOPES = (
-    "store/order/created",
-    "store/order/updated",
-    "store/order/refund/created",
-    "store/customer/created",
-    "store/customer/updated",
-)
-# Scopes parse_webhook understands (and the keeper may register).
-ORDER_SCOPES = frozenset(
-    {
-        "store/order/created",
-        "store/order/updated",
-        "store/order/archived",
-        "store/order/statusUpdated",
-        "store/order/transaction/created",
-    }
-)
-REFUND_SCOPES = frozenset({"store/order/refund/created"})
-CUSTOMER_SCOPES = frozenset(
-    {
-        "store/customer/created",
-        "store/customer/updated",
-        "store/customer/address/created",
-        "store/customer/address/updated",
-    }
-)
-KNOWN_SCOPES = ORDER_SCOPES | REFUND_SCOPES | CUSTOMER_SCOPES
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -36,11 +35,15 @@ from mlconnector.models import (
     TaxLine,
 )
 from mlconnector.sources.amounts import parse_amount
+from mlconnector.sources.shopify.webhooks import (
+    GIFT_CARD_GATEWAYS,
+    STORE_CREDIT_GATEWAYS,
+    modified_at,
+    stamp,
+)
 
 CENT = Decimal("0.01")
 PAYMENT_KINDS = frozenset({"sale", "capture"})
-GIFT_CARD_GATEWAYS = frozenset({"gift_card", "shopify_gift_card"})
-STORE_CREDIT_GATEWAYS = frozenset({"shopify_store_credit", "store_credit"})
 
 
 def money(value: Any, field: str = "amount") -> Decimal:
@@ -48,46 +51,6 @@ def money(value: Any, field: str = "amount") -> Decimal:
     if isinstance(value, Mapping):  # a *_set MoneyBag: the shop currency is authoritative
         value = (value.get("shop_money") or {}).get("amount")
     return parse_amount(value, field, "Shopify")
-
-
-def stamp(value: Any) -> datetime | None:
-    """An ISO 8601 timestamp with offset ("2025-10-01T10:00:00-04:00") as an aware UTC datetime."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ReviewError(f"Shopify timestamp {value!r} is not ISO 8601") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def modified_at(payload: Mapping[str, Any]) -> datetime:
-    """When Shopify last changed an order or customer (``updated_at``, falling back to ``created_at``)."""
-    moment = stamp(payload.get("updated_at")) or stamp(payload.get("created_at"))
-    if moment is None:
-        raise ReviewError(f"Shopify record {payload.get('id')} has neither updated_at nor created_at")
-    return moment
-
-
-def version_of(payload: Mapping[str, Any]) -> str:
-    """The envelope version of an order or customer: ``updated_at`` normalised to UTC ISO 8601.
-
-    The same string the poller writes (``ChangedRecord.modified_at.isoformat()``), so a webhook and a
-    poll of the same unchanged record share one idempotency key.
-    """
-    return modified_at(payload).isoformat()
-
-
-def refund_modified_at(refund: Mapping[str, Any]) -> datetime:
-    """Refunds never change after creation: their version is their creation time."""
-    moment = stamp(refund.get("created_at")) or stamp(refund.get("processed_at"))
-    if moment is None:
-        raise ReviewError(f"Shopify refund {refund.get('id')} has no created_at")
-    return moment
-
-
-def refund_version(refund: Mapping[str, Any]) -> str:
-    return refund_modified_at(refund).isoformat()
 
 
 def _round(value: Decimal) -> Decimal:
@@ -181,14 +144,6 @@ def _transaction_payment(txn: Mapping[str, Any], currency: str, field: str) -> P
         transaction_id=str(txn.get("authorization") or txn.get("id") or ""),
         captured_at=stamp(txn.get("processed_at")) or stamp(txn.get("created_at")),
     )
-
-
-def needs_transactions(payload: Mapping[str, Any], paid_statuses: Iterable[str]) -> bool:
-    """Whether the order's payments cannot be read from the order alone (split tenders, gift cards)."""
-    if str(payload.get("financial_status") or "") not in set(paid_statuses):
-        return False
-    gateways = [str(g) for g in payload.get("payment_gateway_names") or ()]
-    return len(set(gateways)) > 1 or any(payment_kind(g) is not PaymentKind.CAPTURE for g in gateways)
 
 
 def _payments(payload: Mapping[str, Any], order_id: str, currency: str, total: Decimal) -> list[Payment]:

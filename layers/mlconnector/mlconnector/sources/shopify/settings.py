@@ -8,27 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SUPPORTED_TOPICS = frozenset(
-    {
-        "orders/create",
-        "orders/updated",
-        "orders/paid",
-        "orders/cancelled",
-        "orders/fulfilled",
-        "orders/partially_fulfilled",
-        "refunds/create",
-        "customers/create",
-        "customers/update",
-    }
-)
-DEFAULT_TOPICS = (
-    "orders/create",
-    "orders/updated",
-    "orders/paid",
-    "refunds/create",
-    "customers/create",
-    "customers/update",
-)
+from mlconnector.sources.shopify.webhooks import DEFAULT_TOPICS, SUPPORTED_TOPICS
+
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
 

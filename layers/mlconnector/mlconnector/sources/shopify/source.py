@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin
-from mlconnector.errors import ConnectorError, ReviewError
+from mlconnector.envelope import RecordKind
+from mlconnector.errors import ReviewError
 from mlconnector.http import RetryPolicy
-from mlconnector.models import Customer, Order, RecordKind, Refund
-from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookOutcome, WebhookRejected, WebhookStatus
+from mlconnector.models import Customer, Order, Refund
+from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookStatus
 from mlconnector.sources.shopify import mapping
 from mlconnector.sources.shopify.client import ShopifyClient, ShopifyError
-from mlconnector.sources.shopify.settings import SUPPORTED_TOPICS, ShopifySettings
+from mlconnector.sources.shopify.settings import ShopifySettings
+from mlconnector.sources.shopify.webhooks import ShopifyWebhooks, modified_at, needs_transactions, refund_modified_at
 
 log = logging.getLogger(__name__)
 
 RESOURCES = ("orders", "customers", "refunds")
 _KINDS = {"orders": RecordKind.ORDER, "refunds": RecordKind.REFUND, "customers": RecordKind.CUSTOMER}
-_FRACTION = re.compile(r"\.\d+")
-REQUIRED_HEADERS = ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id")
-
-
-def webhook_hmac(body: bytes, secret: str) -> str:
-    """``X-Shopify-Hmac-Sha256``: base64 of HMAC-SHA256 of the raw body keyed with the app's client secret."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def verify_webhook_hmac(body: bytes, secret: str, signature: str) -> bool:
-    """Constant-time comparison of the expected and the received signature."""
-    return hmac.compare_digest(webhook_hmac(body, secret).encode(), signature.strip().encode())
 
 
 class ShopifySource(StoreSource):
@@ -72,6 +56,7 @@ class ShopifySource(StoreSource):
         if monotonic is not None:
             self._client_options["monotonic"] = monotonic
         self._client: ShopifyClient | None = None
+        self.webhooks = ShopifyWebhooks(connection, settings.model_dump(mode="json"), credentials, clock=self._clock)
 
     def __repr__(self) -> str:
         return f"ShopifySource(connection={self.connection!r}, shop={self.settings.shop_domain!r})"
@@ -88,81 +73,6 @@ class ShopifySource(StoreSource):
 
     # ------------------------------------------------------------------ webhooks
 
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
-        """Verify a delivery on its raw bytes and turn it into one envelope.
-
-        Versions: orders and customers use ``updated_at`` (UTC ISO), refunds their ``created_at``,
-        exactly what the poller writes, so a redelivery, a second topic for the same change
-        (orders/create + orders/paid) or a poll of the unchanged record collapse at the poster's
-        idempotency. ``X-Shopify-Webhook-Id`` travels as ``delivery_id``; ``X-Shopify-Event-Id`` and
-        ``X-Shopify-Triggered-At`` are kept in ``headers_seen``. A delivery triggered longer ago than
-        ``max_webhook_delay_seconds`` is flagged stale in the note and still enqueued.
-        """
-        lowered = {k.lower(): v for k, v in headers.items()}
-        seen = {k: v for k, v in lowered.items() if k.startswith("x-shopify-") and k != "x-shopify-hmac-sha256"}
-        signature = lowered.get("x-shopify-hmac-sha256", "")
-        if not signature:
-            raise WebhookRejected(401, "missing X-Shopify-Hmac-Sha256 header")
-        secret = self._credentials.get("webhook_secret") or self._credentials.get("client_secret")
-        if not secret:
-            raise ConnectorError(f"connection {self.connection}: no client_secret/webhook_secret to verify deliveries")
-        if not verify_webhook_hmac(body, secret, signature):
-            raise WebhookRejected(401, "X-Shopify-Hmac-Sha256 does not match the body")
-        missing = [h for h in REQUIRED_HEADERS if not lowered.get(h, "").strip()]
-        if missing:
-            raise WebhookRejected(401, f"missing {', '.join(missing)} header(s)")
-        domain = lowered["x-shopify-shop-domain"].strip().lower()
-        if domain != self.settings.shop_domain:
-            raise WebhookRejected(401, f"delivery is for shop {domain}, not {self.settings.shop_domain}")
-
-        topic = lowered["x-shopify-topic"].strip()
-        resource = topic.partition("/")[0]
-        if resource not in _KINDS or topic not in _known_topics(self.settings):
-            raise WebhookRejected(400, f"unknown webhook topic {topic!r}")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(data, dict) or not str(data.get("id", "")).isdigit():
-            raise WebhookRejected(400, "body is not a Shopify resource with an id")
-
-        kind = _KINDS[resource]
-        try:
-            if kind is RecordKind.REFUND:
-                if not str(data.get("order_id", "")).isdigit():
-                    raise WebhookRejected(400, "refund body has no order_id")
-                object_id = f"{data['order_id']}:{data['id']}"
-                version = mapping.refund_version(data)
-            else:
-                object_id = str(data["id"])
-                version = mapping.version_of(data)
-        except ReviewError:
-            raise WebhookRejected(400, f"{topic} body has no valid timestamp") from None
-
-        inline: dict[str, Any] | None = data if len(body) <= MAX_INLINE_PAYLOAD_BYTES else None
-        if kind is RecordKind.ORDER and mapping.needs_transactions(data, self.settings.paid_financial_statuses):
-            inline = None  # split tender / gift card: the poster fetches the order with its transactions
-        note = f"{topic} {object_id}"
-        triggered = _triggered_at(lowered.get("x-shopify-triggered-at"))
-        if triggered is not None:
-            delay = (self._clock() - triggered).total_seconds()
-            if delay > self.settings.max_webhook_delay_seconds:
-                note += f" (stale: triggered {int(delay)} s ago)"
-                log.warning(
-                    "stale shopify delivery", extra={"connection": self.connection, "topic": topic, "delay": int(delay)}
-                )
-        envelope = Envelope(
-            connection=self.connection,
-            kind=kind,
-            object_id=object_id,
-            version=version,
-            origin=Origin.WEBHOOK,
-            topic=topic,
-            delivery_id=lowered["x-shopify-webhook-id"].strip(),
-            payload=inline,
-        )
-        return WebhookOutcome(envelopes=(envelope,), note=note, headers_seen=seen)
-
     # ------------------------------------------------------------------ polling
 
     def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:
@@ -176,16 +86,14 @@ class ShopifySource(StoreSource):
         since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
         if resource == "orders":
             for order in self._changed_orders(since):
-                if mapping.needs_transactions(order, self.settings.paid_financial_statuses):
+                if needs_transactions(order, self.settings.paid_financial_statuses):
                     order = {**order, "transactions": self._transactions(order["id"])}
-                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), mapping.modified_at(order), order)
+                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
         elif resource == "customers":
             params = {"updated_at_min": since.isoformat(), "limit": self.settings.page_limit}
             for page in self.client.pages("customers.json", "customers", params):
                 for customer in page:
-                    yield ChangedRecord(
-                        RecordKind.CUSTOMER, str(customer["id"]), mapping.modified_at(customer), customer
-                    )
+                    yield ChangedRecord(RecordKind.CUSTOMER, str(customer["id"]), modified_at(customer), customer)
         elif resource == "refunds":
             for order in self._changed_orders(since):
                 if not order.get("refunds"):
@@ -196,7 +104,7 @@ class ShopifySource(StoreSource):
                     yield ChangedRecord(
                         RecordKind.REFUND,
                         f"{order['id']}:{refund['id']}",
-                        mapping.refund_modified_at(refund),
+                        refund_modified_at(refund),
                         payload,
                     )
         else:
@@ -262,7 +170,7 @@ class ShopifySource(StoreSource):
 
     def to_order(self, payload: dict[str, Any]) -> Order:
         """Map an order; split-tender or gift-card orders get their transactions fetched first."""
-        if "transactions" not in payload and mapping.needs_transactions(payload, self.settings.paid_financial_statuses):
+        if "transactions" not in payload and needs_transactions(payload, self.settings.paid_financial_statuses):
             payload = {**payload, "transactions": self._transactions(payload["id"])}
         return mapping.to_order(payload, self.settings.paid_financial_statuses)
 
@@ -307,20 +215,6 @@ class ShopifySource(StoreSource):
             )
             results.append(WebhookStatus(topic, str(created.get("id")), "active", "created"))
         return results
-
-
-def _known_topics(settings: ShopifySettings) -> frozenset[str]:
-    return SUPPORTED_TOPICS | frozenset(settings.webhook_topics)
-
-
-def _triggered_at(value: str | None) -> datetime | None:
-    """``X-Shopify-Triggered-At`` ("2025-10-01T12:00:00.123456789Z": nanoseconds trimmed to micro)."""
-    if not value:
-        return None
-    try:
-        return mapping.stamp(_FRACTION.sub(lambda m: m.group(0)[:7], value.strip()))
-    except ReviewError:
-        return None
 
 
 def _same_url(a: str, b: str) -> bool:

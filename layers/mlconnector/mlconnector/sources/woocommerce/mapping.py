@@ -10,7 +10,6 @@ into ``Decimal``; the few JSON numbers (quantity, rate_percent, gift-card amount
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +30,7 @@ from mlconnector.models import (
     TaxLine,
 )
 from mlconnector.sources.amounts import parse_amount
+from mlconnector.sources.woocommerce.webhooks import gmt, modified_at
 
 CATEGORY_META_KEYS = ("_categories", "categories", "_product_categories", "product_categories")
 
@@ -38,31 +38,6 @@ CATEGORY_META_KEYS = ("_categories", "categories", "_product_categories", "produ
 def money(value: Any, field: str = "amount") -> Decimal:
     """A WooCommerce amount (string, or int/float for the few numeric fields) as Decimal; '' and None are 0."""
     return parse_amount(value, field, "WooCommerce")
-
-
-def gmt(value: Any) -> datetime | None:
-    """A ``*_gmt`` timestamp ("2024-05-01T10:00:00", no zone) as an aware UTC datetime."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def modified_at(payload: Mapping[str, Any]) -> datetime:
-    """When WooCommerce last changed the record (modified, falling back to created)."""
-    stamp = gmt(payload.get("date_modified_gmt")) or gmt(payload.get("date_created_gmt"))
-    if stamp is None:
-        raise ReviewError(f"WooCommerce record {payload.get('id')} has neither date_modified_gmt nor date_created_gmt")
-    return stamp
-
-
-def version_of(payload: Mapping[str, Any]) -> str:
-    """The envelope version of an order or customer: its modification time, normalised (UTC ISO 8601).
-
-    The same string whether the record came from a webhook or the poller
-    (``ChangedRecord.modified_at.isoformat()``), so idempotency keys agree.
-    """
-    return modified_at(payload).isoformat()
 
 
 def _address(block: Mapping[str, Any] | None) -> Address:

@@ -8,9 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DEFAULT_TOPICS = ("order.created", "order.updated", "order.deleted", "customer.created", "customer.updated")
-RESOURCES = frozenset({"order", "customer"})
-EVENTS = frozenset({"created", "updated", "deleted", "restored"})
+from mlconnector.sources.woocommerce.webhooks import DEFAULT_TOPICS, EVENTS, RESOURCES
 
 
 class WooCommerceSettings(BaseModel):

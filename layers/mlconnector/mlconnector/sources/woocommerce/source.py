@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
-from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin
+from mlconnector.envelope import RecordKind
 from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.http import RetryPolicy
-from mlconnector.models import Customer, Order, RecordKind, Refund
-from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookOutcome, WebhookRejected, WebhookStatus
+from mlconnector.models import Customer, Order, Refund
+from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookStatus
 from mlconnector.sources.woocommerce import mapping
 from mlconnector.sources.woocommerce.client import WooCommerceClient
-from mlconnector.sources.woocommerce.settings import EVENTS, WooCommerceSettings
-from mlconnector.sources.woocommerce.signature import verify_webhook_signature
+from mlconnector.sources.woocommerce.settings import WooCommerceSettings
+from mlconnector.sources.woocommerce.webhooks import WooCommerceWebhooks, modified_at
 
 log = logging.getLogger(__name__)
 
-_PING = re.compile(rb"webhook_id=(\d+)")
-_KINDS = {"order": RecordKind.ORDER, "customer": RecordKind.CUSTOMER}
 RESOURCES = ("orders", "customers", "refunds")
 MAX_STEP_BACKS = 1000
 
@@ -52,6 +48,7 @@ class WooCommerceSource(StoreSource):
         self._session = session
         self._retry_policy = retry_policy
         self._client: WooCommerceClient | None = None
+        self.webhooks = WooCommerceWebhooks(connection, settings.model_dump(mode="json"), credentials)
 
     def __repr__(self) -> str:
         return f"WooCommerceSource(connection={self.connection!r}, base_url={self.settings.base_url!r})"
@@ -72,68 +69,6 @@ class WooCommerceSource(StoreSource):
         if self._client is not None:
             self._client.close()
 
-    # ------------------------------------------------------------------ webhooks
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
-        """Verify a delivery on its raw bytes and turn it into envelopes.
-
-        The unsigned ``webhook_id=N`` ping (no X-WC headers) is answered as a ping. A valid order
-        delivery also yields one refund envelope per entry of ``refunds[]``: refunds reach the
-        connector only through ``order.updated``.
-        """
-        lowered = {k.lower(): v for k, v in headers.items()}
-        seen = {k: v for k, v in lowered.items() if k.startswith("x-wc-webhook-") and k != "x-wc-webhook-signature"}
-        signature = lowered.get("x-wc-webhook-signature")
-        if signature is None and not seen and (ping := _PING.fullmatch(body.strip())):
-            return WebhookOutcome(ping=True, note=f"ping for webhook {ping.group(1).decode()}", headers_seen=seen)
-        if not signature:
-            raise WebhookRejected(401, "missing X-WC-Webhook-Signature header")
-        secret = self._credentials.get("webhook_secret")
-        if not secret:
-            raise ConnectorError(f"connection {self.connection}: no webhook_secret credential to verify deliveries")
-        if not verify_webhook_signature(body, secret, signature):
-            raise WebhookRejected(401, "X-WC-Webhook-Signature does not match the body")
-
-        topic = lowered.get("x-wc-webhook-topic", "").strip()
-        resource, _, event = topic.partition(".")
-        if resource not in _KINDS or event not in EVENTS:
-            raise WebhookRejected(400, f"unknown webhook topic {topic!r}")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("id"), int | str) or not str(data["id"]).isdigit():
-            raise WebhookRejected(400, "body is not a WooCommerce resource with an id")
-
-        kind = _KINDS[resource]
-        object_id = str(data["id"])
-        delivery_id = lowered.get("x-wc-webhook-delivery-id", "")
-        common = {"connection": self.connection, "origin": Origin.WEBHOOK, "topic": topic, "delivery_id": delivery_id}
-        if event == "deleted":
-            envelope = Envelope(
-                kind=kind, object_id=object_id, version="deleted", payload={"id": int(object_id)}, **common
-            )
-            return WebhookOutcome(envelopes=(envelope,), note=f"{topic} {object_id}", headers_seen=seen)
-        try:
-            version = mapping.version_of(data)
-        except (ReviewError, ValueError):
-            raise WebhookRejected(400, f"{topic} body has no valid date_modified_gmt") from None
-        inline = data if len(body) <= MAX_INLINE_PAYLOAD_BYTES else None
-        envelopes = [Envelope(kind=kind, object_id=object_id, version=version, payload=inline, **common)]
-        if kind is RecordKind.ORDER:
-            for refund in data.get("refunds") or ():
-                if isinstance(refund, dict) and str(refund.get("id", "")).isdigit():
-                    envelopes.append(
-                        Envelope(
-                            kind=RecordKind.REFUND,
-                            object_id=f"{object_id}:{refund['id']}",
-                            version=str(refund["id"]),
-                            payload=None,
-                            **common,
-                        )
-                    )
-        return WebhookOutcome(envelopes=tuple(envelopes), note=f"{topic} {object_id}", headers_seen=seen)
-
     # ------------------------------------------------------------------ polling
 
     def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:
@@ -152,18 +87,18 @@ class WooCommerceSource(StoreSource):
         since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
         if resource == "orders":
             for order in self._changed_orders(since):
-                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), mapping.modified_at(order), order)
+                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
         elif resource == "customers":
             params = {"orderby": "id", "order": "asc", "role": "all"}
             for customer in self._scan("customers", params):
-                stamp = mapping.modified_at(customer)
+                stamp = modified_at(customer)
                 if stamp >= since:
                     yield ChangedRecord(RecordKind.CUSTOMER, str(customer["id"]), stamp, customer)
         elif resource == "refunds":
             for order in self._changed_orders(since):
                 if not order.get("refunds"):
                     continue
-                stamp = mapping.modified_at(order)
+                stamp = modified_at(order)
                 for refund in self._order_refunds(order):
                     yield ChangedRecord(
                         RecordKind.REFUND, f"{order['id']}:{refund['id']}", stamp, refund, version=str(refund["id"])
