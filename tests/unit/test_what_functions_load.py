@@ -59,46 +59,30 @@ def published_examples(directory: Path) -> list[str]:
     return paths
 
 
-def test_the_receiver_loads_no_pydantic_yaml_http_client_or_models_on_import_or_first_request(tmp_path):
+def modules_loaded(child: str, function: str, profiles: list[str]) -> set[str]:
+    """Every module a fresh interpreter holds after running ``child`` with the function's code and profiles."""
+    code = [str(ROOT / "layers" / "mlconnector"), str(ROOT / "functions" / function)]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _RECEIVER_CHILD,
-            str(ROOT / "layers" / "mlconnector"),
-            str(ROOT / "functions" / "webhook_receiver"),
-            *published_examples(tmp_path),
-        ],
+        [sys.executable, "-c", child, *code, *profiles],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+def test_the_receiver_loads_no_pydantic_yaml_http_client_or_models_on_import_or_first_request(tmp_path):
+    loaded = modules_loaded(_RECEIVER_CHILD, "webhook_receiver", published_examples(tmp_path))
     stores = {f"mlconnector.sources.{store}.webhooks" for store in ("woocommerce", "bigcommerce", "shopify")}
     assert stores <= loaded  # the examples' stores' webhook modules were loaded, and nothing heavier:
     heavy = ["pydantic", "yaml", "requests", "oauthlib", "mlconnector.models", "mlconnector.profile", *HEAVY]
     assert [name for name in heavy if name in loaded] == []
 
 
-@pytest.mark.parametrize("function", ["webhook_receiver", "poller", "webhook_keeper"])
+@pytest.mark.parametrize("function", ["poller", "webhook_keeper"])
 def test_functions_that_never_call_an_erp_do_not_load_one(function):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _CHILD,
-            str(ROOT / "layers" / "mlconnector"),
-            str(ROOT / "functions" / function),
-            *EXAMPLES,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    loaded = set(json.loads(result.stdout.splitlines()[-1]))
+    loaded = modules_loaded(_CHILD, function, EXAMPLES)
     assert len(EXAMPLES) == 5
     assert [name for name in HEAVY if name in loaded] == []

@@ -9,7 +9,6 @@ as JSON with every default filled in (``publish``); the functions read that docu
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import datetime
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from mlconnector import registry
 from mlconnector.accounting.rules import MappingRules
 from mlconnector.errors import ProfileError
-from mlconnector.published_profile import is_published, read_profile_text
+from mlconnector.published_profile import is_published, published_document, read_profile_text
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -133,10 +132,7 @@ def parse_profile(text: str, source: str = "profile") -> Profile:
     """Validate a profile (YAML as written, or the published JSON); raise ProfileError naming every bad
     field and why."""
     if is_published(text):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ProfileError(f"{source}: published profile is not valid JSON: {exc}") from None
+        data = published_document(text, source)
     else:
         import yaml
 

@@ -41,6 +41,14 @@ def is_published(text: str) -> bool:
     return text.lstrip().startswith("{")
 
 
+def published_document(text: str, source: str) -> Any:
+    """The JSON of a published profile, not yet checked."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ProfileError(f"{source}: published profile is not valid JSON: {exc}") from None
+
+
 @dataclass(frozen=True)
 class WebhookConnection:
     """What the receiver knows of one connection."""
@@ -56,10 +64,7 @@ class WebhookConnection:
 def webhook_connections(text: str, source: str = "profile") -> dict[str, WebhookConnection]:
     """Connection name → what its webhooks need, from a published profile (or a YAML one, validated first)."""
     if is_published(text):
-        try:
-            document = json.loads(text)
-        except ValueError as exc:
-            raise ProfileError(f"{source}: published profile is not valid JSON: {exc}") from None
+        document = published_document(text, source)
     else:
         from mlconnector.profile import parse_profile
 
