@@ -5,7 +5,8 @@ in the WooCommerce sandbox without webhooks, one poll puts them all on the queue
 drains it. Throughput is measured between the first ``processing`` and the last outcome in the
 audit trail. With ERP latency L and c ERP calls per order, a cap of N concurrent pollers can at
 best post ``N / (c * L)`` orders per second; efficiency is the measured rate over that ideal.
-The ERP call count comes from the PeopleSoft sandbox's own request counters.
+The ERP call count comes from the PeopleSoft sandbox's own request counters; the sandbox answers
+each call L after it arrived, its own processing included.
 
 The zero-latency run measures what the local stack can post at most (handlers, the ERP simulator
 and every botocore client share one CPython process); at 50 ms and cap 5 the ideal asks for more
