@@ -35,7 +35,6 @@ from typing import Any
 from mlconnector.errors import ReviewError
 from mlconnector.models import (
     ZERO,
-    Address,
     Customer,
     DiscountLine,
     FeeLine,
@@ -48,6 +47,7 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.addresses import AddressFields
 from mlconnector.sources.amounts import parse_amount
 
 CENT = Decimal("0.01")
@@ -102,28 +102,23 @@ def _round2(value: Decimal) -> Decimal:
 # --------------------------------------------------------------------------- customers
 
 
-def _address_v2(raw: Mapping[str, Any] | None) -> Address:
-    raw = raw or {}
-    return Address(
-        line1=str(raw.get("street_1") or ""),
-        line2=str(raw.get("street_2") or ""),
-        city=str(raw.get("city") or ""),
-        state=str(raw.get("state") or ""),
-        postcode=str(raw.get("zip") or ""),
-        country=str(raw.get("country_iso2") or raw.get("country") or ""),
-    )
+_address_v2 = AddressFields(
+    line1=("street_1",),
+    line2=("street_2",),
+    city=("city",),
+    state=("state",),
+    postcode=("zip",),
+    country=("country_iso2", "country"),
+).read
 
-
-def _address_v3(raw: Mapping[str, Any] | None) -> Address:
-    raw = raw or {}
-    return Address(
-        line1=str(raw.get("address1") or ""),
-        line2=str(raw.get("address2") or ""),
-        city=str(raw.get("city") or ""),
-        state=str(raw.get("state_or_province") or ""),
-        postcode=str(raw.get("postal_code") or ""),
-        country=str(raw.get("country_code") or ""),
-    )
+_address_v3 = AddressFields(
+    line1=("address1",),
+    line2=("address2",),
+    city=("city",),
+    state=("state_or_province",),
+    postcode=("postal_code",),
+    country=("country_code",),
+).read
 
 
 def order_customer(order: Mapping[str, Any], shipping_addresses: Iterable[Mapping[str, Any]]) -> Customer | None:

@@ -21,7 +21,6 @@ from typing import Any
 from mlconnector.errors import ReviewError
 from mlconnector.models import (
     ZERO,
-    Address,
     Customer,
     DiscountLine,
     FeeLine,
@@ -34,6 +33,7 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.addresses import AddressFields
 from mlconnector.sources.amounts import parse_amount
 from mlconnector.sources.shopify.webhooks import (
     GIFT_CARD_GATEWAYS,
@@ -57,16 +57,14 @@ def _round(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _address(block: Mapping[str, Any] | None) -> Address:
-    block = block or {}
-    return Address(
-        line1=str(block.get("address1") or ""),
-        line2=str(block.get("address2") or ""),
-        city=str(block.get("city") or ""),
-        state=str(block.get("province_code") or block.get("province") or ""),
-        postcode=str(block.get("zip") or ""),
-        country=str(block.get("country_code") or block.get("country") or ""),
-    )
+_address = AddressFields(
+    line1=("address1",),
+    line2=("address2",),
+    city=("city",),
+    state=("province_code", "province"),
+    postcode=("zip",),
+    country=("country_code", "country"),
+).read
 
 
 def _taxes(items: Iterable[Mapping[str, Any]] | None, field: str) -> list[tuple[str, Decimal | None, Decimal]]:

@@ -16,7 +16,6 @@ from typing import Any
 from mlconnector.errors import ReviewError
 from mlconnector.models import (
     ZERO,
-    Address,
     Customer,
     DiscountLine,
     FeeLine,
@@ -29,6 +28,7 @@ from mlconnector.models import (
     ShippingLine,
     TaxLine,
 )
+from mlconnector.sources.addresses import AddressFields
 from mlconnector.sources.amounts import parse_amount
 from mlconnector.sources.woocommerce.webhooks import gmt, modified_at
 
@@ -40,16 +40,14 @@ def money(value: Any, field: str = "amount") -> Decimal:
     return parse_amount(value, field, "WooCommerce")
 
 
-def _address(block: Mapping[str, Any] | None) -> Address:
-    block = block or {}
-    return Address(
-        line1=str(block.get("address_1") or ""),
-        line2=str(block.get("address_2") or ""),
-        city=str(block.get("city") or ""),
-        state=str(block.get("state") or ""),
-        postcode=str(block.get("postcode") or ""),
-        country=str(block.get("country") or ""),
-    )
+_address = AddressFields(
+    line1=("address_1",),
+    line2=("address_2",),
+    city=("city",),
+    state=("state",),
+    postcode=("postcode",),
+    country=("country",),
+).read
 
 
 def _meta(items: Iterable[Mapping[str, Any]] | None, keys: Iterable[str]) -> Any:
