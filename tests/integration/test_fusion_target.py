@@ -28,7 +28,7 @@ from mlconnector.targets.base import FoundInErp
 from mlconnector.targets.fusion.settings import FusionSettings
 from mlconnector.targets.fusion.target import FusionTarget
 from sandbox.fusion import FusionState, create_app
-from sandbox.runner import serve
+from tests.support.sandboxes import started_sandboxes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CLIENT = {"client_id": "mlc-fusion-client", "client_secret": "sandbox-fusion-client-secret"}
@@ -62,17 +62,8 @@ CUSTOMER = Customer(
 
 @pytest.fixture
 def fusion():
-    servers = []
-
-    def start(**knobs) -> tuple[FusionState, str]:
-        state = FusionState(**knobs)
-        server = serve(create_app(state))
-        servers.append(server)
-        return state, server.url
-
-    yield start
-    for server in servers:
-        server.stop()
+    with started_sandboxes(FusionState, create_app) as start:
+        yield start
 
 
 def make_target(url: str, auth: str = "oauth2", creds: dict[str, str] | None = None, **overrides) -> FusionTarget:

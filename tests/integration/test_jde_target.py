@@ -17,24 +17,15 @@ from mlconnector.targets.jdedwards.client import JdeError
 from mlconnector.targets.jdedwards.settings import JdeSettings
 from mlconnector.targets.jdedwards.target import JdeTarget
 from sandbox.jdedwards import JdeState, create_app
-from sandbox.runner import serve
+from tests.support.sandboxes import started_sandboxes
 
 USER = {"username": "MLC_USER", "password": "sandbox-password"}
 
 
 @pytest.fixture
 def sandbox():
-    servers = []
-
-    def start(**knobs) -> tuple[JdeState, str]:
-        state = JdeState(**knobs)
-        server = serve(create_app(state))
-        servers.append(server)
-        return state, server.url
-
-    yield start
-    for server in servers:
-        server.stop()
+    with started_sandboxes(JdeState, create_app) as start:
+        yield start
 
 
 def make_target(url: str, creds: dict[str, str] | None = None, **overrides) -> JdeTarget:

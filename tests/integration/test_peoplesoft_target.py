@@ -21,7 +21,7 @@ from mlconnector.targets.peoplesoft.mapping import item_id_for, journal_id_for, 
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
 from sandbox.peoplesoft import PeopleSoftState, create_app
-from sandbox.runner import serve
+from tests.support.sandboxes import started_sandboxes
 
 USER = {"username": "MLC_USER", "password": "sandbox-password"}
 CLIENT = {"client_id": "mlc-client", "client_secret": "sandbox-client-secret"}
@@ -33,17 +33,8 @@ def credentials(auth: str) -> dict[str, str]:
 
 @pytest.fixture
 def sandbox():
-    servers = []
-
-    def start(**knobs) -> tuple[PeopleSoftState, str]:
-        state = PeopleSoftState(**knobs)
-        server = serve(create_app(state))
-        servers.append(server)
-        return state, server.url
-
-    yield start
-    for server in servers:
-        server.stop()
+    with started_sandboxes(PeopleSoftState, create_app) as start:
+        yield start
 
 
 def make_target(url: str, auth: str = "wss", creds: dict[str, str] | None = None, **overrides) -> PeopleSoftTarget:
