@@ -38,11 +38,9 @@ class Answer:
 class Receiver:
     """What one receiver container keeps: the connections' webhook view, their verifiers, the audit trail."""
 
-    def __init__(
-        self, environment: Environment | None = None, connections: Mapping[str, WebhookConnection] | None = None
-    ) -> None:
+    def __init__(self, environment: Environment | None = None) -> None:
         self.env = environment or Environment.from_env()
-        self._connections = connections
+        self._connections: Mapping[str, WebhookConnection] | None = None
         self._webhooks = BuiltFromCredentials()
 
     def connection(self, name: str) -> WebhookConnection:
