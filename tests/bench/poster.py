@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from tests.bench.common import ApiCalls, say, stdout_to_file, write_result
+from tests.bench.common import ROOT, ApiCalls, say, stdout_to_file, write_result
 
 CONNECTION = "woo-psft"
 CAP = int(os.environ.get("BENCH_POSTER_CAP", "5"))
@@ -31,6 +34,7 @@ ORDERS_FAST = int(os.environ.get("BENCH_POSTER_ORDERS_FAST", "600"))
 ORDERS_SLOW = int(os.environ.get("BENCH_POSTER_ORDERS_SLOW", "400"))
 ORDERS_SLOWER = int(os.environ.get("BENCH_POSTER_ORDERS_SLOWER", "200"))
 ORDERS_SMALL_CAP = int(os.environ.get("BENCH_POSTER_ORDERS_SMALL_CAP", "300"))
+ORDERS_CLIENT_CPU = int(os.environ.get("BENCH_POSTER_ORDERS_CLIENT_CPU", "100"))
 OVERHEAD_REQUESTS = ("wsdl", "xsd")
 
 
@@ -153,6 +157,55 @@ def one_run(orders: int, latency: float, seed: int, cap: int = CAP) -> dict[str,
     return figures
 
 
+_SIMULATOR = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from sandbox.peoplesoft import PeopleSoftState, create_app
+from sandbox.runner import serve
+print(serve(create_app(PeopleSoftState())).url, flush=True)
+time.sleep(3600)
+"""
+
+
+def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
+    """CPU the connector spends on one PeopleSoft SOAP call (zeep, requests, retries), the simulator in its
+    own process: what a record's ERP turn costs beyond the ERP's latency even with a CPU to itself."""
+    import requests
+
+    from tests.integration.test_peoplesoft_target import customer, journal, make_target
+
+    simulator = subprocess.Popen([sys.executable, "-c", _SIMULATOR, str(ROOT)], stdout=subprocess.PIPE, text=True)
+    sent = Counter()
+    original_send = requests.Session.send
+
+    def counting_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+        sent["calls"] += 1
+        return original_send(self, request, **kwargs)
+
+    try:
+        target = make_target(simulator.stdout.readline().strip())
+        target.upsert_customer(customer("0"), None)  # WSDLs and connections warm
+        requests.Session.send = counting_send
+        wall, cpu = time.perf_counter(), time.process_time()
+        for n in range(1, orders + 1):
+            customer_id = target.upsert_customer(customer(str(n)), None)
+            posting = journal(f"woo:order:{n}")
+            target.find_posting(posting)
+            target.create_posting(posting, customer_id)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        requests.Session.send = original_send
+        simulator.kill()
+    calls = sent["calls"]
+    per_call = cpu * 1000 / calls
+    return {
+        "soap_calls": calls,
+        "client_cpu_ms_per_call": round(per_call, 2),
+        "wall_ms_per_call_at_0ms": round(wall * 1000 / calls, 2),
+        "turn_ceiling_at_50ms": round(50 / (50 + per_call), 3),
+    }
+
+
 def run() -> dict[str, Any]:
     import logging
 
@@ -183,6 +236,11 @@ def run() -> dict[str, Any]:
         f"  50 ms ERP, cap {SMALL_CAP}: {small['orders_per_second']} orders/s of an ideal "
         f"{small['ideal_orders_per_second']} = {small['efficiency']:.2f} ({small['seconds']} s)"
     )
+    client = client_cpu_per_call()
+    say(
+        f"  one SOAP call costs {client['client_cpu_ms_per_call']} ms of the connector's CPU (simulator in its own "
+        f"process): a 50 ms ERP turn is at most {client['turn_ceiling_at_50ms']:.2f} of ideal with a CPU to itself"
+    )
     capacity = fast["orders_per_second"]
     say(
         f"  this machine posts at most {capacity} orders/s (0 ms ERP): "
@@ -193,6 +251,7 @@ def run() -> dict[str, Any]:
         "erp_50ms": slow,
         "erp_200ms": slower,
         "erp_50ms_cap_2": small,
+        "client_cpu_per_soap_call": client,
         "local_ceiling_of_50ms_ideal": round(capacity / slow["ideal_orders_per_second"], 3),
     }
     write_result("poster", figures)
