@@ -49,6 +49,7 @@ from mlconnector.models import (
 )
 from mlconnector.sources.addresses import AddressFields
 from mlconnector.sources.amounts import parse_amount
+from mlconnector.sources.stamps import first_stamp
 
 CENT = Decimal("0.01")
 CAPTURE_EVENTS = frozenset({"purchase", "capture"})
@@ -82,17 +83,11 @@ def iso(value: Any) -> datetime | None:
 
 
 def order_modified_at(order: Mapping[str, Any]) -> datetime:
-    stamp = rfc2822(order.get("date_modified")) or rfc2822(order.get("date_created"))
-    if stamp is None:
-        raise ReviewError(f"BigCommerce order {order.get('id')} has no date_modified/date_created")
-    return stamp
+    return first_stamp(order, ("date_modified", "date_created"), rfc2822, "BigCommerce order")
 
 
 def customer_modified_at(customer: Mapping[str, Any]) -> datetime:
-    stamp = iso(customer.get("date_modified")) or iso(customer.get("date_created"))
-    if stamp is None:
-        raise ReviewError(f"BigCommerce customer {customer.get('id')} has no date_modified/date_created")
-    return stamp
+    return first_stamp(customer, ("date_modified", "date_created"), iso, "BigCommerce customer")
 
 
 def _round2(value: Decimal) -> Decimal:

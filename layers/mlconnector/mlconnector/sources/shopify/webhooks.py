@@ -19,6 +19,7 @@ from typing import Any
 from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin, RecordKind
 from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.sources.base import StoreWebhooks, WebhookOutcome, WebhookRejected
+from mlconnector.sources.stamps import first_stamp
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,7 @@ def stamp(value: Any) -> datetime | None:
 
 def modified_at(payload: Mapping[str, Any]) -> datetime:
     """When Shopify last changed an order or customer (``updated_at``, falling back to ``created_at``)."""
-    moment = stamp(payload.get("updated_at")) or stamp(payload.get("created_at"))
-    if moment is None:
-        raise ReviewError(f"Shopify record {payload.get('id')} has neither updated_at nor created_at")
-    return moment
+    return first_stamp(payload, ("updated_at", "created_at"), stamp, "Shopify record")
 
 
 def version_of(payload: Mapping[str, Any]) -> str:
@@ -90,10 +88,7 @@ def version_of(payload: Mapping[str, Any]) -> str:
 
 def refund_modified_at(refund: Mapping[str, Any]) -> datetime:
     """Refunds never change after creation: their version is their creation time."""
-    moment = stamp(refund.get("created_at")) or stamp(refund.get("processed_at"))
-    if moment is None:
-        raise ReviewError(f"Shopify refund {refund.get('id')} has no created_at")
-    return moment
+    return first_stamp(refund, ("created_at", "processed_at"), stamp, "Shopify refund")
 
 
 def refund_version(refund: Mapping[str, Any]) -> str:

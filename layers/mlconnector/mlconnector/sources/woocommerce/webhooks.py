@@ -15,6 +15,7 @@ from typing import Any
 from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin, RecordKind
 from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.sources.base import StoreWebhooks, WebhookOutcome, WebhookRejected
+from mlconnector.sources.stamps import first_stamp
 from mlconnector.sources.woocommerce.signature import verify_webhook_signature
 
 DEFAULT_TOPICS = ("order.created", "order.updated", "order.deleted", "customer.created", "customer.updated")
@@ -35,10 +36,7 @@ def gmt(value: Any) -> datetime | None:
 
 def modified_at(payload: Mapping[str, Any]) -> datetime:
     """When WooCommerce last changed the record (modified, falling back to created)."""
-    stamp = gmt(payload.get("date_modified_gmt")) or gmt(payload.get("date_created_gmt"))
-    if stamp is None:
-        raise ReviewError(f"WooCommerce record {payload.get('id')} has neither date_modified_gmt nor date_created_gmt")
-    return stamp
+    return first_stamp(payload, ("date_modified_gmt", "date_created_gmt"), gmt, "WooCommerce record")
 
 
 def version_of(payload: Mapping[str, Any]) -> str:
