@@ -131,6 +131,14 @@ class LocalFunction:
                 self.idle.append(module)
 
 
+@dataclass(frozen=True)
+class SqsBatching:
+    """An SQS event source's BatchSize and MaximumBatchingWindowInSeconds."""
+
+    size: int
+    window_seconds: float
+
+
 @dataclass
 class InvocationStats:
     invocations: int = 0
@@ -514,30 +522,29 @@ class LocalRuntime:
     def _start_sqs_mapping(self, logical_id: str, props: dict[str, Any]) -> None:
         queue_arn = props["Queue"]
         queue_url = self.queue_url_for_arn(queue_arn)
-        batch_size = int(props.get("BatchSize", 10))
+        batching = SqsBatching(
+            size=int(props.get("BatchSize", 10)),
+            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        )
         partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
         concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
         for worker in range(concurrency):
             thread = threading.Thread(
                 target=self._sqs_worker,
-                args=(logical_id, queue_url, queue_arn, batch_size, partial),
+                args=(logical_id, queue_url, queue_arn, batching, partial),
                 name=f"esm-{logical_id}-{worker}",
                 daemon=True,
             )
             thread.start()
             self._threads.append(thread)
 
-    def _sqs_worker(self, logical_id: str, queue_url: str, queue_arn: str, batch_size: int, partial: bool) -> None:
+    def _sqs_worker(
+        self, logical_id: str, queue_url: str, queue_arn: str, batching: SqsBatching, partial: bool
+    ) -> None:
         sqs = self.client("sqs")
         while not self._stop.is_set():
             try:
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url,
-                    MaxNumberOfMessages=min(10, batch_size),
-                    WaitTimeSeconds=self.poll_wait_seconds,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+                messages = gather_sqs_batch(sqs, queue_url, batching, self.poll_wait_seconds)
             except Exception:
                 if self._stop.is_set():
                     return
@@ -659,6 +666,30 @@ def _start_moto(port: int, endpoint: str, timeout: float = 30.0) -> subprocess.P
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"the embedded AWS did not start on port {port} within {timeout:.0f}s")
+
+
+def gather_sqs_batch(sqs: Any, queue_url: str, batching: SqsBatching, wait_seconds: int) -> list[dict]:
+    """Up to ``BatchSize`` messages, ten per receive as SQS allows: once the first ones arrive it keeps
+    receiving until the batch is full or the batching window has passed. Unlike Lambda's poller it stops
+    early when the queue has nothing more, so a lone webhook is not held for the window."""
+
+    def receive(count: int, wait: int) -> list[dict]:
+        return sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, count),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+
+    messages = receive(batching.size, wait_seconds)
+    deadline = time.monotonic() + batching.window_seconds
+    while messages and len(messages) < batching.size and time.monotonic() < deadline:
+        more = receive(batching.size - len(messages), 0)
+        if not more:
+            break
+        messages.extend(more)
+    return messages
 
 
 def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Any, Literal
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from sandbox.runner import answer_after
+from sandbox.runner import answer_after, arrival
 
 RESOURCE_VERSIONS = frozenset({"11.13.18.05", "latest"})
 RESOURCE_ITEM = "application/vnd.oracle.adf.resourceitem+json"
@@ -833,7 +833,7 @@ def create_app(state: FusionState) -> Callable:
             return error(exc, framework)
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        arrived = time.monotonic()
+        arrived = arrival(environ)
         request = Request(environ)
         try:
             response = dispatch(request)

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
-from sandbox.runner import answer_after
+from sandbox.runner import answer_after, arrival
 
 TOKEN_PATH = "/jderest/v2/tokenrequest"
 LOGOUT_PATH = "/jderest/v2/tokenrequest/logout"
@@ -281,7 +281,7 @@ class JdeApp:
         self.state = state
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        arrived = time.monotonic()
+        arrived = arrival(environ)
         request = Request(environ)
         response = self.dispatch(request)
         if self.state.latency_seconds:

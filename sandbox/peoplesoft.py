@@ -39,7 +39,7 @@ from zeep import Settings
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
-from sandbox.runner import answer_after
+from sandbox.runner import answer_after, arrival
 
 WSDL_DIR = Path(__file__).resolve().parent.parent / "layers/mlconnector/mlconnector/targets/peoplesoft/wsdl"
 LISTENING = "/PSIGW/PeopleSoftServiceListeningConnector"
@@ -122,6 +122,9 @@ class PeopleSoftState:
     wsdl_external_schemas: bool = False
     # stored data and counters (use the accessors below)
     requests: Counter = field(default_factory=Counter)
+    #: Service calls being answered now, and the most ever answered at once (the connector's concurrency cap).
+    calls_in_flight: int = 0
+    most_calls_in_flight: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _records: dict[str, dict[tuple, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _tokens: dict[str, float] = field(default_factory=dict, repr=False)
@@ -132,6 +135,15 @@ class PeopleSoftState:
     def count(self, name: str) -> None:
         with self.lock:
             self.requests[name] += 1
+
+    def call_started(self) -> None:
+        with self.lock:
+            self.calls_in_flight += 1
+            self.most_calls_in_flight = max(self.most_calls_in_flight, self.calls_in_flight)
+
+    def call_ended(self) -> None:
+        with self.lock:
+            self.calls_in_flight -= 1
 
     def rng(self) -> random.Random:
         if self._rng is None:
@@ -896,14 +908,21 @@ def create_app(state: PeopleSoftState) -> Callable:
         return request.path.startswith(REST) and request.method == "GET"
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        arrived = time.monotonic()
+        arrived = arrival(environ)
         request = Request(environ)
+        erp_call = is_erp_call(request)
+        if erp_call:
+            state.call_started()
         try:
-            response = dispatch(request)
-        except HTTPException as exc:
-            response = exc.get_response(environ)
-        if state.latency_seconds and is_erp_call(request):
-            answer_after(state.latency_seconds, arrived)
+            try:
+                response = dispatch(request)
+            except HTTPException as exc:
+                response = exc.get_response(environ)
+            if state.latency_seconds and erp_call:
+                answer_after(state.latency_seconds, arrived)
+        finally:
+            if erp_call:
+                state.call_ended()
         return response(environ, start_response)
 
     return app

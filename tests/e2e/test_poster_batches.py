@@ -1,4 +1,4 @@
-"""One poster invocation with several records: they run side by side, the ERP sees them in turn.
+"""One poster invocation with several records: they run side by side, the ERP sees one call at a time.
 
 The handler is invoked directly with an SQS event, as Lambda would with a batch, so the records'
 order in the batch is known.
@@ -6,6 +6,7 @@ order in the batch is known.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from local.stack import LocalStack
 from mlconnector.envelope import Envelope, Origin, RecordKind
 from tests.bench.common import stop_event_sources
-from tests.support.stack import events_for, journals_for
+from tests.support.stack import audit_items, events_for, journals_for
 
 LINES = [{"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12", "price": "59.99", "quantity": 2}]
 
@@ -97,6 +98,61 @@ def test_two_orders_of_one_new_customer_in_one_batch_create_the_customer_once(st
     assert customer_calls.get("CI_CUSTOMER_CI_C") == 1, customer_calls
     assert events_for(stack, f"woo-psft|order|{second['id']}") == ["processing", "posted"]
     for order in (first, second):
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+
+
+def test_orders_of_different_customers_overlap_their_erp_conversations_one_call_at_a_time(stack):
+    """While one record reads its answer or writes its outcome, another one's call is already at the ERP."""
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    psft.latency_seconds = 0.02
+    orders = [
+        woo.create_order(
+            lines=LINES, billing={"first_name": "Ann", "last_name": f"Lee{i}", "email": f"ann{i}@x.io"}, deliver=False
+        )
+        for i in range(6)
+    ]
+
+    result = stack.runtime.invoke("PosterFunction", sqs_event(stack, *(order_envelope(o) for o in orders)))
+
+    assert result == {"batchItemFailures": []}
+    assert psft.most_calls_in_flight == 1  # one container: never two calls at once
+    stamps = {}
+    for item in audit_items(stack):
+        if item["event"]["S"] in ("customer_upserted", "posted"):
+            stamps[(item["pk"]["S"], item["event"]["S"])] = item["at"]["S"]
+    keys = [f"woo-psft|order|{o['id']}" for o in orders]
+    assert all((key, "posted") in stamps for key in keys)
+    interleaved = [
+        (earlier, later)
+        for earlier, later in itertools.pairwise(keys)
+        if stamps[(later, "customer_upserted")] < stamps[(earlier, "posted")]
+    ]
+    assert interleaved, "every record waited for the one before it to finish with the ERP"
+
+
+def test_two_store_customers_with_one_e_mail_in_one_batch_become_one_erp_customer(stack):
+    """A registered customer and a guest checkout with the same e-mail: the second finds the first's customer."""
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    psft.latency_seconds = 0.01
+    registered = woo.add_customer(first_name="Kay", last_name="Ng", email="kay@example.com", deliver=False)
+    first = woo.create_order(
+        lines=LINES,
+        customer_id=registered["id"],
+        billing={"first_name": "Kay", "last_name": "Ng", "email": "kay@example.com"},
+        deliver=False,
+    )
+    guest = woo.create_order(
+        lines=LINES, billing={"first_name": "K.", "last_name": "Ng", "email": "kay@example.com"}, deliver=False
+    )
+    created_before = psft.requests["CI_CUSTOMER_CI_C"]
+
+    result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(first), order_envelope(guest)))
+
+    assert result == {"batchItemFailures": []}
+    assert psft.requests["CI_CUSTOMER_CI_C"] - created_before == 1
+    for order in (first, guest):
         assert len(journals_for(stack, f"W{order['number']}")) == 1
 
 

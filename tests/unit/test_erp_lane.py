@@ -1,4 +1,4 @@
-"""The poster's batch lane: records of a batch call the ERP one at a time and write in queue order."""
+"""The poster's batch lane: records touching the same subjects talk to the ERP in turn; all write in queue order."""
 
 from __future__ import annotations
 
@@ -6,10 +6,96 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from mlconnector.models import Customer
 from mlconnector.pipeline.lane import BatchLane, LanePlace, Turns
+from mlconnector.pipeline.poster import customer_subjects
 
 
-def test_erp_turns_follow_the_batch_order_one_at_a_time_whatever_order_records_get_ready():
+def conversations(lane: BatchLane, subjects: dict[int, list[str]], ready_after: dict[int, float]) -> list[tuple]:
+    """Run one record per position: it says what it touches, gets ready, talks 20 ms; (position, start, end)."""
+    talks: list[tuple] = []
+
+    def record(position: int) -> None:
+        place = LanePlace(lane, position)
+        try:
+            if position in subjects:
+                place.will_talk_about(subjects[position])
+            time.sleep(ready_after.get(position, 0))
+            with place.erp_turn():
+                started = time.monotonic()
+                time.sleep(0.02)
+                talks.append((position, started, time.monotonic()))
+        finally:
+            place.release()
+
+    with ThreadPoolExecutor(max_workers=len(subjects) or 4) as pool:
+        list(pool.map(record, sorted(set(subjects) | set(ready_after))))
+    return sorted(talks)
+
+
+def overlap(first: tuple, second: tuple) -> bool:
+    return first[1] < second[2] and second[1] < first[2]
+
+
+def test_records_about_different_customers_and_documents_talk_to_the_erp_side_by_side():
+    talks = conversations(
+        BatchLane(),
+        {0: ["customer:1", "posting:W1"], 1: ["customer:2", "posting:W2"], 2: ["customer:3", "posting:W3"]},
+        {},
+    )
+    assert overlap(talks[0], talks[1]) and overlap(talks[1], talks[2])
+
+
+def test_records_sharing_a_subject_talk_in_batch_order_even_when_the_later_one_is_ready_first():
+    """Two orders of one new customer: the second finds the customer the first created."""
+    talks = conversations(
+        BatchLane(),
+        {0: ["customer:1", "posting:W1"], 1: ["customer:2", "posting:W2"], 2: ["customer:1", "posting:W3"]},
+        {0: 0.03},
+    )
+    first, unrelated, same_customer = talks
+    assert same_customer[1] >= first[2]
+    assert unrelated[1] < first[1]  # not held up by a customer it does not share
+
+
+def test_a_record_waits_for_an_earlier_one_that_has_not_yet_said_what_it_touches():
+    lane = BatchLane()
+    later_started = threading.Event()
+
+    def later() -> None:
+        place = LanePlace(lane, 1)
+        place.will_talk_about(["customer:2"])
+        with place.erp_turn():
+            later_started.set()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    assert not later_started.wait(0.05)  # position 0 may touch customer 2: not known yet
+    LanePlace(lane, 0).will_talk_about(["customer:1"])
+    thread.join(timeout=2)
+    assert later_started.is_set()
+
+
+def test_an_order_and_its_refund_share_the_orders_posting():
+    talks = conversations(BatchLane(), {0: ["posting:W1"], 1: ["posting:W1", "posting:W1-R1"]}, {0: 0.02})
+    assert talks[1][1] >= talks[0][2]
+
+
+def test_a_customer_is_known_by_store_id_e_mail_and_name_in_any_case_and_spacing():
+    registered = Customer(source_id="7", email="Ada@Example.com", first_name="Ada", last_name="Lovelace")
+    guest = Customer(
+        source_id="guest:ada@example.com", email=" ada@example.com ", first_name="ada ", last_name="lovelace"
+    )
+    other = Customer(source_id="8", email="grace@example.com", company="Hopper  Industries")
+    assert set(customer_subjects(registered)) & set(customer_subjects(guest)) == {
+        "email:ada@example.com",
+        "name:ada lovelace",
+    }
+    assert customer_subjects(other) == ["customer:8", "email:grace@example.com", "name:hopper industries"]
+    assert not set(customer_subjects(registered)) & set(customer_subjects(other))
+
+
+def test_records_that_do_not_say_what_they_touch_take_turns_in_batch_order_one_at_a_time():
     lane = BatchLane()
     order: list[int] = []
     inside = most_inside = 0

@@ -52,6 +52,7 @@ def test_queue_contract(template):
     assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
     event = resources["PosterFunction"]["Properties"]["Events"]["Ingest"]["Properties"]
     assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["BatchSize"] <= 10 or event["MaximumBatchingWindowInSeconds"] >= 1  # SQS: over 10 needs a window
     assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "ErpMaxConcurrency"}
 
 

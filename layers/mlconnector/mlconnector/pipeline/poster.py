@@ -8,9 +8,9 @@ Exactly once rests on three layers, each covering what the one before cannot:
 3. the ERP itself is asked for the document's deterministic reference before anything is
    created, so a timeout after the ERP committed never leads to a second document.
 
-The records of a batch run side by side, but call the ERP one at a time in queue order
-(``pipeline.lane``): one container never holds more than one ERP conversation, and the ERP
-does not wait on the DynamoDB work around each record.
+The records of a batch run side by side (``pipeline.lane``): a container sends the ERP one request
+at a time, records that touch the same customer or document talk to the ERP in queue order, and
+the ERP does not wait on the DynamoDB work or the CPU around each call.
 
 Failures are classified: ``ReviewError`` marks the record for review with the reason (the
 message is consumed); anything else is retried through SQS with a growing visibility timeout
@@ -52,9 +52,10 @@ from mlconnector.pipeline.lane import BatchLane, LanePlace
 from mlconnector.targets.base import FoundInErp
 
 IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
-#: Records of one batch in flight at once: one at the ERP, the next claiming and reading what it needs,
-#: the previous one writing its outcome. More only add threads contending for the container's CPU.
-RECORDS_IN_FLIGHT = 3
+#: Records of one batch in flight at once: one whose call is at the ERP, the others claiming and reading
+#: what they need, preparing their next call, reading their last answer or writing their outcome. More
+#: only add threads contending for the container's CPU.
+RECORDS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True)
@@ -270,6 +271,7 @@ class Poster:
 
         if envelope.kind is RecordKind.CUSTOMER:
             customer = _map(source.to_customer, payload, "customer")
+            place.will_talk_about(customer_subjects(customer))
             work.prefetch([("customer", customer.source_id)])
             with place.erp_turn():
                 return [self._customer(work, customer)]
@@ -283,6 +285,8 @@ class Poster:
                 self._skip(work, f"order status {order.status!r} is not a paid status")
                 return None
             postings = self.connector.engine(name).order_postings(order)
+            customer_talk = customer_subjects(order.customer) if order.customer else []
+            place.will_talk_about([f"posting:{p.reference}" for p in postings] + customer_talk)
             work.prefetch(
                 [("posting", p.reference) for p in postings]
                 + ([("customer", order.customer.source_id)] if order.customer else [])
@@ -301,8 +305,13 @@ class Poster:
             original = engine.order_reference(order)
             if not order.paid:
                 raise ReviewError(f"refund {refund.source_id} belongs to order {order.reference}, which is not paid")
+            refund_reference = engine.refund_reference(order, refund)
+            place.will_talk_about(
+                [f"posting:{original}", f"posting:{refund_reference}"]
+                + (customer_subjects(order.customer) if order.customer else [])
+            )
             work.prefetch(
-                [("posting", original), ("posting", engine.refund_reference(order, refund))]
+                [("posting", original), ("posting", refund_reference)]
                 + ([("customer", order.customer.source_id)] if order.customer else [])
             )
             with place.erp_turn():
@@ -357,6 +366,18 @@ class Poster:
         work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
         count("Posted", work.envelope.connection)
         return document_id
+
+
+def customer_subjects(customer: Customer) -> list[str]:
+    """What an ERP may find a customer by (store id, e-mail, name): records sharing one talk to the ERP in turn."""
+    person = f"{customer.first_name} {customer.last_name}"
+    identities = [
+        ("customer", customer.source_id),
+        ("email", customer.email),
+        ("name", customer.company),
+        ("name", person),
+    ]
+    return [f"{kind}:{' '.join(value.lower().split())}" for kind, value in identities if value.strip()]
 
 
 def _record_key(body: str) -> str | None:

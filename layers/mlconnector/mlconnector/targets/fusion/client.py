@@ -73,7 +73,7 @@ class FusionClient:
             raise AuthError(f"Fusion pod {self._host(settings)}: credentials for auth={settings.auth} lack {missing}")
         self.settings = settings
         self._credentials = {name: credentials[name] for name in required_credentials(settings.auth)}
-        self.session = session or new_session("ml-connector/0.1 (fusion)")
+        self.session = session or new_session("ml-connector/0.1 (fusion)", one_request_at_a_time=True)
         self.session.headers["REST-Framework-Version"] = settings.rest_framework_version
         self.session.headers["Accept"] = "application/json"
         self.sleep = sleep

@@ -150,7 +150,7 @@ class AisClient:
         self._password = credentials["password"]
         self._sleep = sleep
         self._clock = clock
-        self._session = new_session()
+        self._session = new_session("ml-connector/0.1 (jdedwards)", one_request_at_a_time=True)
         self._lock = threading.Lock()
         self._token: _Token | None = None
         self.policy = settings.retry_policy

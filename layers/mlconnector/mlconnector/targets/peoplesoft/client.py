@@ -203,7 +203,9 @@ class PeopleSoftConnection:
 
     settings: PeopleSoftSettings
     credentials: dict[str, str] = field(repr=False)
-    session: requests.Session = field(default_factory=lambda: new_session("ml-connector/0.1 (peoplesoft)"))
+    session: requests.Session = field(
+        default_factory=lambda: new_session("ml-connector/0.1 (peoplesoft)", one_request_at_a_time=True)
+    )
     sleep: Callable[[float], None] = time.sleep
 
     def __post_init__(self) -> None:
