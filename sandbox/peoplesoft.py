@@ -122,9 +122,11 @@ class PeopleSoftState:
     wsdl_external_schemas: bool = False
     # stored data and counters (use the accessors below)
     requests: Counter = field(default_factory=Counter)
-    #: Service calls being answered now, and the most ever answered at once (the connector's concurrency cap).
+    #: Service calls being answered now, the most ever answered at once (the connector's concurrency cap),
+    #: and when each arrived (epoch seconds).
     calls_in_flight: int = 0
     most_calls_in_flight: int = 0
+    call_arrivals: list[float] = field(default_factory=list, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _records: dict[str, dict[tuple, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _tokens: dict[str, float] = field(default_factory=dict, repr=False)
@@ -138,6 +140,7 @@ class PeopleSoftState:
 
     def call_started(self) -> None:
         with self.lock:
+            self.call_arrivals.append(time.time())
             self.calls_in_flight += 1
             self.most_calls_in_flight = max(self.most_calls_in_flight, self.calls_in_flight)
 
