@@ -285,8 +285,7 @@ class Poster:
                 self._skip(work, f"order status {order.status!r} is not a paid status")
                 return None
             postings = self.connector.engine(name).order_postings(order)
-            customer_talk = customer_subjects(order.customer) if order.customer else []
-            place.will_talk_about([f"posting:{p.reference}" for p in postings] + customer_talk)
+            place.will_talk_about([f"posting:{p.reference}" for p in postings] + customer_subjects(order.customer))
             work.prefetch(
                 [("posting", p.reference) for p in postings]
                 + ([("customer", order.customer.source_id)] if order.customer else [])
@@ -307,8 +306,7 @@ class Poster:
                 raise ReviewError(f"refund {refund.source_id} belongs to order {order.reference}, which is not paid")
             refund_reference = engine.refund_reference(order, refund)
             place.will_talk_about(
-                [f"posting:{original}", f"posting:{refund_reference}"]
-                + (customer_subjects(order.customer) if order.customer else [])
+                [f"posting:{original}", f"posting:{refund_reference}", *customer_subjects(order.customer)]
             )
             work.prefetch(
                 [("posting", original), ("posting", refund_reference)]
@@ -368,8 +366,10 @@ class Poster:
         return document_id
 
 
-def customer_subjects(customer: Customer) -> list[str]:
+def customer_subjects(customer: Customer | None) -> list[str]:
     """What an ERP may find a customer by (store id, e-mail, name): records sharing one talk to the ERP in turn."""
+    if customer is None:
+        return []
     person = f"{customer.first_name} {customer.last_name}"
     identities = [
         ("customer", customer.source_id),
