@@ -12,7 +12,7 @@ from mlconnector.pipeline.poster import customer_subjects
 
 
 def conversations(lane: BatchLane, subjects: dict[int, list[str]], ready_after: dict[int, float]) -> list[tuple]:
-    """Run one record per position: it says what it touches, gets ready, talks 20 ms; (position, start, end)."""
+    """Run one record per position: it says what it touches, gets ready, talks 50 ms; (position, start, end)."""
     talks: list[tuple] = []
 
     def record(position: int) -> None:
@@ -23,7 +23,7 @@ def conversations(lane: BatchLane, subjects: dict[int, list[str]], ready_after: 
             time.sleep(ready_after.get(position, 0))
             with place.erp_turn():
                 started = time.monotonic()
-                time.sleep(0.02)
+                time.sleep(0.05)
                 talks.append((position, started, time.monotonic()))
         finally:
             place.release()
@@ -51,7 +51,7 @@ def test_records_sharing_a_subject_talk_in_batch_order_even_when_the_later_one_i
     talks = conversations(
         BatchLane(),
         {0: ["customer:1", "posting:W1"], 1: ["customer:2", "posting:W2"], 2: ["customer:1", "posting:W3"]},
-        {0: 0.03},
+        {0: 0.08},
     )
     first, unrelated, same_customer = talks
     assert same_customer[1] >= first[2]
@@ -77,7 +77,7 @@ def test_a_record_waits_for_an_earlier_one_that_has_not_yet_said_what_it_touches
 
 
 def test_an_order_and_its_refund_share_the_orders_posting():
-    talks = conversations(BatchLane(), {0: ["posting:W1"], 1: ["posting:W1", "posting:W1-R1"]}, {0: 0.02})
+    talks = conversations(BatchLane(), {0: ["posting:W1"], 1: ["posting:W1", "posting:W1-R1"]}, {0: 0.05})
     assert talks[1][1] >= talks[0][2]
 
 
