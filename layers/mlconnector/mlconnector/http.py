@@ -7,11 +7,9 @@ classification behave the same toward every system.
 from __future__ import annotations
 
 import email.utils
-import threading
 import time
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
 
 import requests
 from pydantic import BaseModel
@@ -45,28 +43,20 @@ class RetryableResponse(TransientError):
         self.wait_seconds = wait_seconds
 
 
-class OneRequestAtATime(requests.adapters.HTTPAdapter):
-    """Sends one request at a time, whichever thread asks, and lets the next go once an answer arrived.
-
-    An ERP's sessions use it, so that a container never has more than one call in flight however many of
-    its records are busy: the ERP sees at most as many calls as there are containers (``ErpMaxConcurrency``).
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._one_at_a_time = threading.Lock()
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        with self._one_at_a_time:
-            return super().send(request, *args, **kwargs)
-
-
 def new_session(user_agent: str = "ml-connector/0.1", *, one_request_at_a_time: bool = False) -> requests.Session:
-    """A pooled session; ``one_request_at_a_time`` for an ERP (see ``OneRequestAtATime``)."""
+    """A pooled session.
+
+    ``one_request_at_a_time`` (an ERP's session): one connection per host, and a thread that wants it waits
+    until the previous answer has been read (urllib3's blocking pool). However many of a container's records
+    are busy, it has one call in flight, so the ERP sees at most as many calls as there are containers
+    (``ErpMaxConcurrency``); the records build requests and parse answers around each other's calls.
+    """
     session = requests.Session()
     session.headers["User-Agent"] = user_agent
-    adapter_class = OneRequestAtATime if one_request_at_a_time else requests.adapters.HTTPAdapter
-    adapter = adapter_class(pool_connections=4, pool_maxsize=16, max_retries=0)
+    if one_request_at_a_time:
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=1, pool_block=True, max_retries=0)
+    else:
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
