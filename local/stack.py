@@ -226,7 +226,7 @@ def _start_peoplesoft(auth: str = "wss") -> ErpSandbox:
     state = PeopleSoftState(
         auth=auth, password=token_source.token_urlsafe(16), client_secret=token_source.token_urlsafe(16)
     )
-    server = serve(create_app(state))
+    server = serve(create_app(state), persistent=True)
 
     def documents(connection: Connection) -> list[LedgerDocument]:
         settlement = _settlement_accounts(connection)
@@ -260,7 +260,7 @@ def _start_jdedwards() -> ErpSandbox:
 
     password = token_source.token_urlsafe(16)
     state = JdeState(users={"MLC_USER": password})
-    server = serve(create_app(state))
+    server = serve(create_app(state), persistent=True)
 
     def documents(connection: Connection) -> list[LedgerDocument]:
         settlement = _settlement_accounts(connection)
@@ -281,7 +281,7 @@ def _start_fusion() -> ErpSandbox:
 
     state = FusionState(client_secret=token_source.token_urlsafe(16))
     state.valid_combinations.add("101-23000-000")  # gift card liability
-    server = serve(create_app(state))
+    server = serve(create_app(state), persistent=True)
 
     def documents(connection: Connection) -> list[LedgerDocument]:
         out = []

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+from wsgiref.simple_server import ServerHandler, WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler as PlainWSGIRequestHandler
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler, make_server
+from werkzeug.wsgi import LimitedStream
 
 ARRIVED = "sandbox.arrived"
+#: How long a persistent connection may sit idle before the server closes it.
+IDLE_SECONDS = 30.0
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -32,9 +41,115 @@ class QuietHandler(WSGIRequestHandler):
         return None
 
 
+class _PersistentServerHandler(ServerHandler):
+    """wsgiref's response side, answering HTTP/1.1 and closing only when the length is unknown."""
+
+    http_version = "1.1"
+    os_environ: dict[str, str] = {}  # wsgiref copies this into every environ: not the process's
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        handler = self.request_handler
+        if "Content-Length" not in self.headers and not self.status.startswith(("204", "304")):
+            handler.close_connection = True  # the body ends where the connection does
+        if handler.close_connection:
+            self.headers["Connection"] = "close"
+
+
+class PersistentConnectionHandler(PlainWSGIRequestHandler):
+    """HTTP/1.1 with persistent connections and one thread per connection, as an ERP's gateway serves.
+
+    werkzeug's development server closes the connection after every answer, so each call of a client
+    that keeps its connection (every ERP client here) would pay a TCP connect and a new server thread
+    that no real gateway charges. Same arrival stamp and quiet logging as ``QuietHandler``.
+    """
+
+    protocol_version = "HTTP/1.1"
+    # An answer is buffered and leaves in one write when the request is done (unbuffered, each header line
+    # would be a packet of its own); TCP_NODELAY so that an answer that does take several writes is not held
+    # ~40 ms by Nagle's algorithm waiting for the client's delayed ACK.
+    wbufsize = -1
+    disable_nagle_algorithm = True
+    timeout = IDLE_SECONDS
+
+    def handle(self) -> None:
+        self.server.connections.add(self.connection)
+        self.server.connections_accepted += 1
+        try:
+            self.close_connection = False
+            while not self.close_connection:
+                self.handle_one_request()
+                self.wfile.flush()
+        except (ConnectionError, TimeoutError):
+            pass  # the client went away, or the connection sat idle
+        finally:
+            self.server.connections.discard(self.connection)
+
+    def finish(self) -> None:
+        with contextlib.suppress(ConnectionError):  # an answer still buffered for a client that went away
+            super().finish()
+
+    def handle_one_request(self) -> None:
+        self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        self.arrived = time.monotonic()
+        if len(self.raw_requestline) > 65536:
+            self.requestline, self.request_version, self.command = "", "", ""
+            self.send_error(414)
+            return
+        if not self.parse_request():  # an error was sent and the connection marked to close
+            return
+        environ = self.get_environ()
+        environ[ARRIVED] = self.arrived
+        body = self._request_body(environ)
+        handler = _PersistentServerHandler(body, self.wfile, self.get_stderr(), environ, multithread=True)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
+        if isinstance(body, LimitedStream):
+            body.exhaust()  # what the app left unread must not be taken for the next request line
+
+    def _request_body(self, environ: dict) -> Any:
+        """The request's body as the app's ``wsgi.input``: it ends where the request does."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            environ["wsgi.input_terminated"] = True
+            return DechunkedInput(self.rfile)
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            self.close_connection = True
+            return self.rfile
+        return LimitedStream(self.rfile, length)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+class PersistentWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], app: Callable) -> None:
+        self.connections: set[socket.socket] = set()  # open now
+        self.connections_accepted = 0
+        super().__init__(address, PersistentConnectionHandler)
+        self.set_app(app)
+
+    def server_close(self) -> None:
+        super().server_close()
+        for connection in list(self.connections):  # idle keep-alive connections end with the server
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
 @dataclass
 class RunningServer:
-    server: BaseWSGIServer
+    server: BaseWSGIServer | PersistentWSGIServer
     thread: threading.Thread
 
     @property
@@ -48,9 +163,17 @@ class RunningServer:
         self.thread.join(timeout=5)
 
 
-def serve(app: Callable, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Start ``app`` on ``host:port`` (0 = any free port) with one thread per request."""
-    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+def serve(app: Callable, host: str = "127.0.0.1", port: int = 0, *, persistent: bool = False) -> RunningServer:
+    """Start ``app`` on ``host:port`` (0 = any free port) with one thread per request.
+
+    ``persistent``: keep connections open between requests (HTTP/1.1 keep-alive), one thread per
+    connection, as the ERP simulators serve; otherwise werkzeug's server, which closes each one.
+    """
+    server = (
+        PersistentWSGIServer((host, port), app)
+        if persistent
+        else make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    )
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},

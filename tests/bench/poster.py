@@ -6,7 +6,8 @@ drains it. Throughput is measured between the first ``processing`` and the last 
 audit trail. With ERP latency L and c ERP calls per order, a cap of N concurrent pollers can at
 best post ``N / (c * L)`` orders per second; efficiency is the measured rate over that ideal.
 The ERP call count comes from the PeopleSoft sandbox's own request counters; the sandbox answers
-each call L after it arrived, its own processing included. The steady efficiency leaves out the
+each call L after it arrived, its own processing included, and keeps connections open between calls as an
+ERP's gateway does (``sandbox.runner.serve(persistent=True)``). The steady efficiency leaves out the
 run's start and finish (``steady_window``); the sandbox also reports the most calls it ever had in
 flight, which the cap bounds.
 
@@ -181,7 +182,7 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from sandbox.runner import serve
-print(serve(create_app(PeopleSoftState())).url, flush=True)
+print(serve(create_app(PeopleSoftState()), persistent=True).url, flush=True)
 time.sleep(3600)
 """
 

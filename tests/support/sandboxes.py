@@ -1,4 +1,4 @@
-"""Simulators started per test: ``start(**knobs)`` gives a fresh state and the URL serving it."""
+"""ERP simulators started per test, on persistent connections: ``start(**knobs)`` gives a fresh state and its URL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def started_sandboxes(state_class: type, create_app: Callable[[Any], Callable]) 
 
     def start(**knobs: Any) -> tuple[Any, str]:
         state = state_class(**knobs)
-        server = serve(create_app(state))
+        server = serve(create_app(state), persistent=True)
         servers.append(server)
         return state, server.url
 
