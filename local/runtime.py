@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import importlib.util
 import json
 import os
+import queue
 import re
 import socket
 import subprocess
@@ -24,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,6 +181,7 @@ class LocalRuntime:
         self.stats: dict[str, InvocationStats] = {}
         self.outputs: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+        self._event_sources: list[SqsEventSource] = []
         self._stop = threading.Event()
         self._import_lock = threading.Lock()
         self._busy = 0
@@ -221,9 +225,7 @@ class LocalRuntime:
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self.stop_event_sources()
         if self._api:
             self._api.stop()
         if self._moto:
@@ -232,6 +234,17 @@ class LocalRuntime:
                 self._moto.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._moto.kill()
+
+    def stop_event_sources(self) -> None:
+        """Stop the SQS mappings and the schedules; the API and the embedded AWS keep running. A mapping deletes
+        what its function processed and hands back, visible at once, what it had received but not delivered."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        for source in self._event_sources:
+            source.stop()
+        self._event_sources.clear()
 
     def _configure_process_environment(self) -> None:
         """Point every boto3 client in this process (handlers included) at the embedded AWS."""
@@ -521,64 +534,22 @@ class LocalRuntime:
 
     def _start_sqs_mapping(self, logical_id: str, props: dict[str, Any]) -> None:
         queue_arn = props["Queue"]
-        queue_url = self.queue_url_for_arn(queue_arn)
-        batching = SqsBatching(
-            size=int(props.get("BatchSize", 10)),
-            window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        source = SqsEventSource(
+            sqs=self.client("sqs"),
+            queue_url=self.queue_url_for_arn(queue_arn),
+            queue_arn=queue_arn,
+            batching=SqsBatching(
+                size=int(props.get("BatchSize", 10)),
+                window_seconds=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+            ),
+            concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+            partial="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            invoke=functools.partial(self.invoke, logical_id),
+            wait_seconds=self.poll_wait_seconds,
+            name=f"esm-{logical_id}",
         )
-        partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
-        concurrency = int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2))
-        for worker in range(concurrency):
-            thread = threading.Thread(
-                target=self._sqs_worker,
-                args=(logical_id, queue_url, queue_arn, batching, partial),
-                name=f"esm-{logical_id}-{worker}",
-                daemon=True,
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def _sqs_worker(
-        self, logical_id: str, queue_url: str, queue_arn: str, batching: SqsBatching, partial: bool
-    ) -> None:
-        sqs = self.client("sqs")
-        while not self._stop.is_set():
-            try:
-                messages = gather_sqs_batch(sqs, queue_url, batching, self.poll_wait_seconds)
-            except Exception:
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
-                continue
-            if not messages:
-                continue
-            with self._busy_lock:
-                self._busy += 1
-            try:
-                self._deliver(sqs, logical_id, queue_url, queue_arn, messages, partial)
-            finally:
-                with self._busy_lock:
-                    self._busy -= 1
-
-    def _deliver(
-        self, sqs: Any, logical_id: str, queue_url: str, queue_arn: str, messages: list[dict], partial: bool
-    ) -> None:
-        event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
-        try:
-            result = self.invoke(logical_id, event)
-        except Exception:
-            return  # the whole batch returns after its visibility timeout, as on Lambda
-        failed: set[str] = set()
-        if partial and isinstance(result, dict):
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        done = [m for m in messages if m["MessageId"] not in failed]
-        for start in range(0, len(done), 10):
-            sqs.delete_message_batch(
-                QueueUrl=queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
-                ],
-            )
+        source.start()
+        self._event_sources.append(source)
 
     def queue_depth(self, url: str) -> int:
         attributes = self.client("sqs").get_queue_attributes(
@@ -666,6 +637,113 @@ def _start_moto(port: int, endpoint: str, timeout: float = 30.0) -> subprocess.P
             time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"the embedded AWS did not start on port {port} within {timeout:.0f}s")
+
+
+class SqsEventSource:
+    """Lambda's SQS event source mapping: a poller receives the next batch while the function runs, up to
+    ``concurrency`` instances take batches as they free up, and what they processed is deleted in the
+    background. The invocation (``invoke(event)``) decides, through ``batchItemFailures`` when ``partial``,
+    which messages stay; a failed invocation leaves the whole batch to its visibility timeout.
+    """
+
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        batching: SqsBatching,
+        concurrency: int,
+        partial: bool,
+        invoke: Callable[[dict[str, Any]], Any],
+        wait_seconds: int,
+        name: str,
+    ) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.batching = batching
+        self.partial = partial
+        self.invoke = invoke
+        self.wait_seconds = wait_seconds
+        self._ready: queue.Queue[list[dict]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._deletes = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-delete")
+        self._threads = [threading.Thread(target=self._poll, name=f"{name}-poller", daemon=True)]
+        self._threads += [
+            threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True) for n in range(concurrency)
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop receiving; batches received but not delivered go back to the queue, processed ones are deleted."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._deletes.shutdown(wait=True)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = gather_sqs_batch(self.sqs, self.queue_url, self.batching, self.wait_seconds)
+            except Exception:
+                time.sleep(0.2)
+                continue
+            while messages and not self._stop.is_set():
+                try:
+                    self._ready.put(messages, timeout=0.1)
+                    messages = []
+                except queue.Full:
+                    continue
+            if messages:
+                self._release(messages)
+        while not self._ready.empty():
+            self._release(self._ready.get_nowait())
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._ready.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            done = self._deliver(messages)
+            if done:
+                self._deletes.submit(self._delete, done)
+
+    def _deliver(self, messages: list[dict]) -> list[dict]:
+        """Invoke the function with a batch; the messages it processed."""
+        try:
+            result = self.invoke({"Records": [_sqs_record(m, self.queue_arn) for m in messages]})
+        except Exception:
+            return []
+        failed: set[str] = set()
+        if self.partial and isinstance(result, dict):
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        return [m for m in messages if m["MessageId"] not in failed]
+
+    def _delete(self, messages: list[dict]) -> None:
+        for start in range(0, len(messages), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
+
+    def _release(self, messages: list[dict]) -> None:
+        """Make received messages visible again at once."""
+        for start in range(0, len(messages), 10):
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start : start + 10])
+                ],
+            )
 
 
 def gather_sqs_batch(sqs: Any, queue_url: str, batching: SqsBatching, wait_seconds: int) -> list[dict]:

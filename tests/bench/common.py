@@ -166,11 +166,7 @@ def stdout_to_file() -> Iterator[Path]:
 def stop_event_sources(stack: Any) -> None:
     """Stop the local runtime's SQS pollers and schedules (API and moto keep running), so a benchmark
     of one function is not sharing the CPU with the poster draining what it enqueues."""
-    runtime = stack.runtime
-    runtime._stop.set()
-    for thread in runtime._threads:
-        thread.join(timeout=10)
-    runtime._threads.clear()
+    stack.runtime.stop_event_sources()
 
 
 def purge(stack: Any, output: str = "IngestQueueUrl") -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from local.runtime import LocalRuntime, SqsBatching, gather_sqs_batch
+from local.runtime import LocalRuntime, SqsBatching, SqsEventSource, gather_sqs_batch
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +80,85 @@ def test_the_sqs_mapping_gathers_batches_as_lambda_does(runtime, batching, sizes
         )
     got = [len(gather_sqs_batch(sqs, url, batching, wait_seconds=0)) for _ in sizes]
     assert got == sizes
+
+
+class RecordingFunction:
+    """A stand-in for the deployed function behind an event source: records each batch, takes ``seconds``."""
+
+    def __init__(self, seconds: float = 0.0, fail: frozenset[str] = frozenset()) -> None:
+        self.seconds = seconds
+        self.fail = fail
+        self.batches: list[list[str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event: dict) -> dict:
+        bodies = [r["body"] for r in event["Records"]]
+        with self.lock:
+            self.batches.append(bodies)
+        time.sleep(self.seconds)
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] in self.fail
+            ]
+        }
+
+
+def event_source(runtime, name: str, function: RecordingFunction, concurrency: int = 1) -> tuple[SqsEventSource, str]:
+    sqs = runtime.client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    source = SqsEventSource(
+        sqs=sqs,
+        queue_url=url,
+        queue_arn=f"arn:aws:sqs:us-east-1:123456789012:{name}",
+        batching=SqsBatching(size=10, window_seconds=0),
+        concurrency=concurrency,
+        partial=True,
+        invoke=function,
+        wait_seconds=1,
+        name=name,
+    )
+    return source, url
+
+
+def send(runtime, url: str, bodies: list[str]) -> None:
+    runtime.client("sqs").send_message_batch(QueueUrl=url, Entries=[{"Id": b, "MessageBody": b} for b in bodies])
+
+
+def visible_and_in_flight(runtime, url: str) -> tuple[int, int]:
+    attributes = runtime.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_the_event_source_receives_the_next_batch_while_the_function_runs(runtime):
+    """As Lambda's pollers do: when an instance frees up, its next batch is already received."""
+    function = RecordingFunction(seconds=1.0)
+    source, url = event_source(runtime, "esm-prefetch", function)
+    send(runtime, url, [f"a{n}" for n in range(10)])
+    source.start()
+    try:
+        wait_for(lambda: function.batches, timeout=10)
+        send(runtime, url, [f"b{n}" for n in range(10)])
+        # The first batch is still running; the second is received (in flight) before it ends.
+        wait_for(lambda: visible_and_in_flight(runtime, url) == (0, 20), timeout=0.8)
+        wait_for(lambda: visible_and_in_flight(runtime, url) == (0, 0), timeout=10)
+    finally:
+        source.stop()
+    assert [sorted(batch) for batch in function.batches] == [
+        sorted(f"a{n}" for n in range(10)),
+        sorted(f"b{n}" for n in range(10)),
+    ]
+
+
+def test_failed_items_stay_and_a_stopped_source_hands_back_what_it_holds(runtime):
+    function = RecordingFunction(seconds=2.0, fail=frozenset({"c3"}))
+    source, url = event_source(runtime, "esm-stop", function)
+    send(runtime, url, [f"c{n}" for n in range(10)])
+    source.start()
+    wait_for(lambda: function.batches, timeout=10)
+    send(runtime, url, [f"d{n}" for n in range(10)])
+    wait_for(lambda: visible_and_in_flight(runtime, url)[0] == 0, timeout=5)  # the poller holds the d batch
+    source.stop()
+    # The c batch was processed (c3 failed and stays in flight until its visibility timeout); the d batch,
+    # received but never delivered, is visible again at once instead of after the visibility timeout.
+    assert len(function.batches) == 1
+    assert visible_and_in_flight(runtime, url) == (10, 1)
