@@ -343,6 +343,8 @@ class LocalStack:
     api_port: int = 0
     secrets_file: Path | None = None
     public_url: str | None = None
+    #: ERP kind → a sandbox factory used instead of the in-process one (a benchmark's ERP in a process of its own).
+    erp_factories: dict[str, Callable[..., ErpSandbox]] = field(default_factory=dict)
     stores: SandboxMap = field(default_factory=SandboxMap)
     erps: SandboxMap = field(default_factory=SandboxMap)
     runtime: LocalRuntime | None = None
@@ -375,7 +377,7 @@ class LocalStack:
         for connection in selected:
             store = STORE_SANDBOXES[connection.store_type]()
             erp_options = {"auth": connection.erp.auth} if connection.erp_type == "peoplesoft" else {}  # type: ignore[attr-defined]
-            erp = ERP_SANDBOXES[connection.erp_type](**erp_options)
+            erp = self.erp_factories.get(connection.erp_type, ERP_SANDBOXES[connection.erp_type])(**erp_options)
             self.stores[connection.name], self.erps[connection.name] = store, erp
             os.environ[env_name(connection.name, "STORE")] = store.server.url
             os.environ[env_name(connection.name, "ERP")] = erp.server.url

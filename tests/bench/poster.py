@@ -14,19 +14,23 @@ flight, which the cap bounds.
 The zero-latency run measures what the local stack can post at most (handlers, the ERP simulator
 and every botocore client share one CPython process); at 50 ms and cap 5 the ideal asks for more
 than that. Two more runs show the efficiency where this machine's CPU is less of a limit: a 200 ms
-ERP at cap 5, and a 50 ms ERP at cap 2 (SQS's smallest MaximumConcurrency; ideal ≈ 12.5 orders/s).
+ERP at cap 5, and a 50 ms ERP at cap 2 (SQS's smallest MaximumConcurrency; ideal ≈ 13 orders/s), once more
+with the PeopleSoft simulator in a process of its own (``RemotePeopleSoft``), as an ERP is remote.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import secrets
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import datetime
 from typing import Any
+
+import requests
 
 from tests.bench.common import ROOT, ApiCalls, say, stdout_to_file, write_result
 
@@ -95,14 +99,18 @@ def table_profile(stack: Any, output: str) -> dict[str, Any]:
     }
 
 
-def one_run(orders: int, latency: float, seed: int, cap: int = CAP) -> dict[str, Any]:
+def one_run(orders: int, latency: float, seed: int, cap: int = CAP, erp_process: bool = False) -> dict[str, Any]:
+    """``erp_process``: the PeopleSoft simulator in a process of its own (``RemotePeopleSoft``), as an ERP is remote."""
     from local.stack import LocalStack
     from tests.support.stack import audit_items
 
+    factories = {"peoplesoft": RemotePeopleSoft.start} if erp_process else {}
     with (
         ApiCalls() as calls,
         stdout_to_file() as log,
-        LocalStack(connections=[CONNECTION], parameters={"ErpMaxConcurrency": str(cap)}) as stack,
+        LocalStack(
+            connections=[CONNECTION], parameters={"ErpMaxConcurrency": str(cap)}, erp_factories=factories
+        ) as stack,
     ):
         woo = stack.stores[CONNECTION].state
         psft = stack.erps[CONNECTION].state
@@ -149,6 +157,7 @@ def one_run(orders: int, latency: float, seed: int, cap: int = CAP) -> dict[str,
         "skipped_not_paid": events["skipped"],
         "drained": drained,
         "erp_latency_ms": latency * 1000,
+        "erp_in_its_own_process": erp_process,
         "concurrency_cap": cap,
         "seconds": round(elapsed, 2),
         "orders_per_second": round(rate, 1),
@@ -187,11 +196,63 @@ time.sleep(3600)
 """
 
 
+_REMOTE_PEOPLESOFT = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from sandbox.peoplesoft import PeopleSoftState, create_app
+from sandbox.runner import serve
+state = PeopleSoftState(auth=sys.argv[2], password=sys.argv[3])
+def control(environ, start_response):
+    if environ["REQUEST_METHOD"] == "POST":
+        for name, value in json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))).items():
+            setattr(state, name, value)
+    names = ("requests", "most_calls_in_flight", "call_arrivals", "latency_seconds")
+    body = json.dumps({name: getattr(state, name) for name in names}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+print(serve(create_app(state), persistent=True).url, serve(control).url, flush=True)
+time.sleep(3600)
+"""
+
+
+class RemotePeopleSoft:
+    """The PeopleSoft simulator in a process of its own, as an ERP is remote: it no longer shares the handlers'
+    GIL. Its state is read and set over a control port, under the attribute names of ``PeopleSoftState``."""
+
+    _FIELDS = ("requests", "most_calls_in_flight", "call_arrivals", "latency_seconds")
+
+    def __init__(self, auth: str) -> None:
+        password = secrets.token_urlsafe(16)
+        command = [sys.executable, "-c", _REMOTE_PEOPLESOFT, str(ROOT), auth, password]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        url, control = process.stdout.readline().split()
+        self.__dict__.update(process=process, url=url, control=control, password=password)
+
+    @classmethod
+    def start(cls, auth: str = "wss") -> Any:
+        from local.stack import ErpSandbox
+
+        remote = cls(auth)
+        credentials = {"username": "MLC_USER", "password": remote.password}
+        return ErpSandbox("peoplesoft", remote, remote, credentials, lambda connection: [])
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self._FIELDS:
+            raise AttributeError(name)
+        value = requests.get(self.control, timeout=10).json()[name]
+        return Counter(value) if name == "requests" else value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        requests.post(self.control, json={name: value}, timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
 def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
     """CPU the connector spends on one PeopleSoft SOAP call (zeep, requests, retries), the simulator in its
     own process: what a record's ERP turn costs beyond the ERP's latency even with a CPU to itself."""
-    import requests
-
     from tests.integration.test_peoplesoft_target import customer, journal, make_target
 
     simulator = subprocess.Popen([sys.executable, "-c", _SIMULATOR, str(ROOT)], stdout=subprocess.PIPE, text=True)
@@ -261,6 +322,13 @@ def run() -> dict[str, Any]:
         f"({small['seconds']} s; "
         f"the ERP saw at most {small['erp_most_calls_in_flight']} calls at once)"
     )
+    remote = one_run(ORDERS_SMALL_CAP, 0.05, seed=404, cap=SMALL_CAP, erp_process=True)
+    say(
+        f"  50 ms ERP, cap {SMALL_CAP}, the ERP simulator in its own process (as an ERP is remote): "
+        f"{remote['orders_per_second']} orders/s of an ideal {remote['ideal_orders_per_second']} = "
+        f"{remote['efficiency']:.2f}, steady {remote['steady_efficiency']:.2f} ({remote['seconds']} s; "
+        f"the ERP saw at most {remote['erp_most_calls_in_flight']} calls at once)"
+    )
     client = client_cpu_per_call()
     say(
         f"  one SOAP call costs {client['client_cpu_ms_per_call']} ms of the connector's CPU (simulator in its own "
@@ -276,6 +344,7 @@ def run() -> dict[str, Any]:
         "erp_50ms": slow,
         "erp_200ms": slower,
         "erp_50ms_cap_2": small,
+        "erp_50ms_cap_2_erp_in_its_own_process": remote,
         "client_cpu_per_soap_call": client,
         "local_ceiling_of_50ms_ideal": round(capacity / slow["ideal_orders_per_second"], 3),
     }
