@@ -186,16 +186,6 @@ def one_run(orders: int, latency: float, seed: int, cap: int = CAP, erp_process:
     return figures
 
 
-_SIMULATOR = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from sandbox.peoplesoft import PeopleSoftState, create_app
-from sandbox.runner import serve
-print(serve(create_app(PeopleSoftState()), persistent=True).url, flush=True)
-time.sleep(3600)
-"""
-
-
 _REMOTE_PEOPLESOFT = """
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -255,7 +245,7 @@ def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
     own process: what a record's ERP turn costs beyond the ERP's latency even with a CPU to itself."""
     from tests.integration.test_peoplesoft_target import customer, journal, make_target
 
-    simulator = subprocess.Popen([sys.executable, "-c", _SIMULATOR, str(ROOT)], stdout=subprocess.PIPE, text=True)
+    simulator = RemotePeopleSoft("wss")
     sent = Counter()
     original_send = requests.Session.send
 
@@ -264,7 +254,7 @@ def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
         return original_send(self, request, **kwargs)
 
     try:
-        target = make_target(simulator.stdout.readline().strip())
+        target = make_target(simulator.url, creds={"username": "MLC_USER", "password": simulator.password})
         target.upsert_customer(customer("0"), None)  # WSDLs and connections warm
         requests.Session.send = counting_send
         wall, cpu = time.perf_counter(), time.process_time()
@@ -276,7 +266,7 @@ def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     finally:
         requests.Session.send = original_send
-        simulator.kill()
+        simulator.stop()
     calls = sent["calls"]
     per_call = cpu * 1000 / calls
     return {
