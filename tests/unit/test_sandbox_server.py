@@ -87,7 +87,7 @@ def test_a_reused_connection_answers_without_a_delayed_ack_stall(server):
     started = time.monotonic()
     for _ in range(10):
         session.post(server.url, data=b"x" * 2000, timeout=5)
-    assert (time.monotonic() - started) / 10 < 0.02
+    assert (time.monotonic() - started) / 10 < 0.03  # ~1 ms each here; a stall is ≥ 40 ms
 
 
 def test_stopping_the_server_ends_its_idle_connections():
