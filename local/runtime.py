@@ -725,25 +725,22 @@ class SqsEventSource:
         return [m for m in messages if m["MessageId"] not in failed]
 
     def _delete(self, messages: list[dict]) -> None:
-        for start in range(0, len(messages), 10):
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                    for i, m in enumerate(messages[start : start + 10])
-                ],
-            )
+        for entries in _receipt_entries(messages):
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def _release(self, messages: list[dict]) -> None:
         """Make received messages visible again at once."""
-        for start in range(0, len(messages), 10):
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                    for i, m in enumerate(messages[start : start + 10])
-                ],
-            )
+        for entries in _receipt_entries(messages, VisibilityTimeout=0):
+            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+
+
+def _receipt_entries(messages: list[dict], **fields: Any) -> Iterator[list[dict[str, Any]]]:
+    """The entries of SQS's batch calls on received messages, ten (SQS's most) per call."""
+    for start in range(0, len(messages), 10):
+        yield [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], **fields}
+            for i, m in enumerate(messages[start : start + 10])
+        ]
 
 
 def gather_sqs_batch(sqs: Any, queue_url: str, batching: SqsBatching, wait_seconds: int) -> list[dict]:

@@ -163,12 +163,6 @@ def stdout_to_file() -> Iterator[Path]:
         handle.close()
 
 
-def stop_event_sources(stack: Any) -> None:
-    """Stop the local runtime's SQS pollers and schedules (API and moto keep running), so a benchmark
-    of one function is not sharing the CPU with the poster draining what it enqueues."""
-    stack.runtime.stop_event_sources()
-
-
 def purge(stack: Any, output: str = "IngestQueueUrl") -> None:
     with contextlib.suppress(Exception):
         stack.runtime.client("sqs").purge_queue(QueueUrl=stack.runtime.outputs[output])

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import ROOT, purge, say, stdout_to_file, stop_event_sources, write_result
+from tests.bench.common import ROOT, purge, say, stdout_to_file, write_result
 
 CONNECTION = "woo-psft"
 SIZES = [int(n) for n in os.environ.get("BENCH_POLLER_SIZES", "10000,25000,50000").split(",")]
@@ -129,7 +129,7 @@ def run() -> dict[str, Any]:
     say(f"== poller: full backfills of {', '.join(f'{n:,}' for n in SIZES)} orders; peak memory by tracemalloc")
     rows = []
     with stdout_to_file() as log, LocalStack(connections=[CONNECTION]) as stack:
-        stop_event_sources(stack)
+        stack.runtime.stop_event_sources()
         woo = stack.stores[CONNECTION].state
         have = 0
         for size in SIZES:

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from tests.bench.common import ApiCalls, percentile, purge, say, stdout_to_file, stop_event_sources, write_result
+from tests.bench.common import ApiCalls, percentile, purge, say, stdout_to_file, write_result
 
 INVOCATIONS = int(os.environ.get("BENCH_RECEIVER_INVOCATIONS", "2000"))
 HTTP_SECONDS = float(os.environ.get("BENCH_RECEIVER_HTTP_SECONDS", "10"))
@@ -158,7 +158,7 @@ def run() -> dict[str, Any]:
         f"then {HTTP_SECONDS:.0f}s of HTTP with {HTTP_CLIENTS} clients"
     )
     with ApiCalls() as calls, stdout_to_file() as log, LocalStack(connections=[CONNECTION]) as stack:
-        stop_event_sources(stack)
+        stack.runtime.stop_event_sources()
         body, headers = signed_delivery(stack)
         log_start = log.stat().st_size
         figures = in_process(stack, body, headers, calls)

@@ -13,7 +13,6 @@ import pytest
 
 from local.stack import LocalStack
 from mlconnector.envelope import Envelope, Origin, RecordKind
-from tests.bench.common import stop_event_sources
 from tests.support.stack import audit_items, events_for, journals_for
 
 LINES = [{"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12", "price": "59.99", "quantity": 2}]
@@ -22,7 +21,7 @@ LINES = [{"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12"
 @pytest.fixture
 def stack():
     with LocalStack(connections=["woo-psft"]) as stack:
-        stop_event_sources(stack)  # nothing but this test's invocations reaches the poster
+        stack.runtime.stop_event_sources()  # nothing but this test's invocations reaches the poster
         yield stack
 
 

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from local.stack import LocalStack
 from sandbox.woocommerce import php_json, webhook_signature
-from tests.bench.common import stop_event_sources
 
 CONNECTION = "woo-psft"
 CASES: Counter = Counter()
@@ -31,7 +30,7 @@ CASES: Counter = Counter()
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
     with LocalStack(connections=[CONNECTION]) as running:
-        stop_event_sources(running)
+        running.runtime.stop_event_sources()
         yield running
 
 
