@@ -191,7 +191,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from sandbox.runner import serve
-state = PeopleSoftState(auth=sys.argv[2], password=sys.argv[3])
+state = PeopleSoftState(auth=sys.argv[2], password=sys.argv[3], client_secret=sys.argv[3])
 def control(environ, start_response):
     if environ["REQUEST_METHOD"] == "POST":
         for name, value in json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))).items():
@@ -223,7 +223,10 @@ class RemotePeopleSoft:
         from local.stack import ErpSandbox
 
         remote = cls(auth)
-        credentials = {"username": "MLC_USER", "password": remote.password}
+        if auth == "oauth2":
+            credentials = {"client_id": "mlc-client", "client_secret": remote.password}
+        else:
+            credentials = {"username": "MLC_USER", "password": remote.password}
         return ErpSandbox("peoplesoft", remote, remote, credentials, lambda connection: [])
 
     def __getattr__(self, name: str) -> Any:
