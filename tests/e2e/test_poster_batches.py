@@ -245,3 +245,40 @@ def test_a_skipped_record_does_not_hold_the_next_ones_erp_turn_while_it_writes(s
     assert erp_calls_while_skip_was_writing and erp_calls_while_skip_was_writing[0] >= 2, (
         erp_calls_while_skip_was_writing
     )
+
+
+@pytest.mark.parametrize("same_customer", [False, True], ids=["different customers", "one customer"])
+def test_a_records_outcome_waits_only_for_earlier_records_it_shares_a_subject_with(stack, same_customer):
+    """The first order's outcome is slow to write: the second's waits for it only if they share the customer
+    (whose binding both may write); otherwise the batch's writes do not queue behind it."""
+    import threading
+    import time
+
+    from mlconnector.aws.clients import resource
+
+    woo = stack.stores["woocommerce"].state
+    ann = {"first_name": "Ann", "last_name": "Lee", "email": "ann@x.io"}
+    first = woo.create_order(lines=LINES, billing=ann, deliver=False)
+    second_billing = ann if same_customer else {"first_name": "Bo", "last_name": "Ng", "email": "bo@x.io"}
+    second = woo.create_order(lines=LINES, billing=second_billing, deliver=False)
+    first_key, second_key = (f"woo-psft|order|{o['id']}" for o in (first, second))
+    writes: list[str] = []
+    guard = threading.Lock()
+
+    def slow_first_write(params: dict, **_: object) -> None:
+        text = str(params)
+        if first_key in text:
+            time.sleep(1.0)  # DynamoDB slow for the first record's outcome
+        with guard:
+            writes.extend(key for key in (first_key, second_key) if key in text)
+
+    events = resource().meta.client.meta.events
+    events.register("provide-client-params.dynamodb.BatchWriteItem", slow_first_write)
+    try:
+        result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(first), order_envelope(second)))
+    finally:
+        events.unregister("provide-client-params.dynamodb.BatchWriteItem", slow_first_write)
+
+    assert result == {"batchItemFailures": []}
+    assert events_for(stack, first_key)[-1] == events_for(stack, second_key)[-1] == "posted"
+    assert writes == ([first_key, second_key] if same_customer else [second_key, first_key])

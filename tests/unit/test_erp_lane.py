@@ -1,4 +1,4 @@
-"""The poster's batch lane: records touching the same subjects talk to the ERP in turn; all write in queue order."""
+"""The poster's batch lane: records touching the same subjects talk to the ERP and write their outcomes in turn."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from mlconnector.models import Customer
-from mlconnector.pipeline.lane import BatchLane, LanePlace, Turns
+from mlconnector.pipeline.lane import BatchLane, LanePlace
 from mlconnector.pipeline.poster import customer_subjects
 
 
@@ -31,6 +31,14 @@ def conversations(lane: BatchLane, subjects: dict[int, list[str]], ready_after: 
     with ThreadPoolExecutor(max_workers=len(subjects) or 4) as pool:
         list(pool.map(record, sorted(set(subjects) | set(ready_after))))
     return sorted(talks)
+
+
+def returns_within(seconds: float, call) -> bool:
+    """Whether ``call`` returns within ``seconds`` (in a daemon thread: a wait that never ends fails the test)."""
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
 
 
 def overlap(first: tuple, second: tuple) -> bool:
@@ -119,15 +127,18 @@ def test_records_that_do_not_say_what_they_touch_take_turns_in_batch_order_one_a
     assert most_inside == 1
 
 
-def test_a_record_writes_only_after_the_records_before_it_are_finished():
-    """Two versions of one order in a batch: the later one's status is the one that stays."""
+def test_records_sharing_a_subject_write_in_batch_order():
+    """Two orders of one new customer: the binding the second may update is written after the first's."""
     lane = BatchLane()
     written: list[int] = []
 
     def record(position: int) -> None:
         place = LanePlace(lane, position)
         try:
-            time.sleep(0.002 * (3 - position))  # the later records are done with the ERP first
+            place.will_talk_about(["customer:1", f"posting:W{position}"])
+            with place.erp_turn():
+                pass
+            time.sleep(0.002 * (3 - position))  # the later records are ready to write first
             place.wait_to_write()
             written.append(position)
             place.wait_to_write()  # a second write of the same record (a failure after partial progress)
@@ -139,25 +150,47 @@ def test_a_record_writes_only_after_the_records_before_it_are_finished():
     assert written == [0, 1, 2, 3]
 
 
+def test_a_record_sharing_nothing_with_earlier_ones_writes_while_they_still_talk():
+    """The batch's writes do not queue behind an unrelated record's ERP conversation."""
+    lane = BatchLane()
+    talking = LanePlace(lane, 0)
+    talking.will_talk_about(["customer:1", "posting:W1"])
+    with talking.erp_turn():
+        other = LanePlace(lane, 1)
+        other.will_talk_about(["customer:2", "posting:W2"])
+        with other.erp_turn():
+            pass
+        assert returns_within(1, other.wait_to_write)
+
+
+def test_a_record_that_never_talked_to_the_erp_writes_at_once():
+    """An unpaid order is skipped: its status and trail are its own, whoever is still talking."""
+    lane = BatchLane()
+    LanePlace(lane, 0).will_talk_about(["customer:1"])  # still to talk
+    skipped = LanePlace(lane, 1)
+    skipped.done_with_erp()
+    assert returns_within(1, skipped.wait_to_write)
+
+
+def test_a_record_waits_to_write_until_an_earlier_one_has_said_what_it_touches():
+    lane = BatchLane()
+    later = LanePlace(lane, 1)
+    later.will_talk_about(["customer:2"])
+    assert not returns_within(0.05, later.wait_to_write)  # position 0 may touch customer 2: not known yet
+    LanePlace(lane, 0).will_talk_about(["customer:1"])
+    assert returns_within(1, later.wait_to_write)
+
+
 def test_a_record_that_needs_no_erp_does_not_hold_up_the_ones_after_it():
-    turns = Turns()
-    turns.done(0)  # a duplicate or a skipped order: never waits for its turn
-    turns.wait(1)
-    turns.done(1)
-    turns.done(1)  # done twice (the ERP turn, then the record's finally) is harmless
-    turns.wait(2)
-
-
-def test_a_position_done_before_its_turn_lets_the_later_ones_through_once_the_gap_closes():
-    turns = Turns()
-    turns.done(1)
-    through = threading.Event()
-    waiter = threading.Thread(target=lambda: (turns.wait(2), through.set()))
-    waiter.start()
-    assert not through.wait(0.05)  # position 0 is not done yet
-    turns.done(0)
-    waiter.join(timeout=2)
-    assert through.is_set()
+    lane = BatchLane()
+    skipped = LanePlace(lane, 0)
+    skipped.done_with_erp()  # a duplicate or a skipped order: never waits for its turn
+    with LanePlace(lane, 1).erp_turn():
+        pass
+    skipped.release()
+    skipped.release()  # finished twice is harmless
+    with LanePlace(lane, 2).erp_turn():
+        pass
 
 
 def test_an_erp_turn_is_released_when_the_record_fails_at_the_erp():

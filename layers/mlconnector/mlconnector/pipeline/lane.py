@@ -17,8 +17,10 @@ Records behave as they did one after another:
   done with the ERP;
 - bindings a record makes are shared with the records after it (``bindings``: an order and its
   refund, or two orders of one new customer, in one batch);
-- a record's outcome is written after the outcomes of the records before it (two versions of one
-  order end with the later one's status);
+- a record's outcome (its status, trail and the bindings it made) is written after the outcomes of
+  the earlier records it shares a subject with (two orders of one customer whose details changed end
+  with the later one's customer binding); records that share nothing write as soon as they are done,
+  so a batch's writes do not queue behind an unrelated record still talking to the ERP;
 - a record that appears twice in a batch (a webhook delivered twice, a webhook and a poll) starts
   only once its first appearance is finished, so the second finds the first's outcome instead of
   its idempotency claim still in progress.
@@ -32,77 +34,73 @@ from contextlib import contextmanager
 from typing import Any
 
 
-class Turns:
-    """Positions 0, 1, 2, …: a position's turn comes once every earlier position is done."""
+class Subjects:
+    """What each record of a batch touches and how far it has got; records sharing a subject go in batch order.
 
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self._next = 0  # the first position not done
-        self._done: set[int] = set()
-
-    def wait(self, position: int) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: self._next >= position)
-
-    def done(self, position: int) -> None:
-        """Idempotent; a position may be done before its turn came (it never needed one)."""
-        with self._condition:
-            if position >= self._next:
-                self._done.add(position)
-            while self._next in self._done:
-                self._done.discard(self._next)
-                self._next += 1
-            self._condition.notify_all()
-
-
-class ErpConversations:
-    """Who may talk to the ERP: a record whose subjects no earlier record still talking or about to talk shares.
-
-    ``None`` as a record's subjects means "any subject": it waits for every record before it and every
-    record after it waits for it (a record that cannot say what it touches is taken one at a time).
+    A record's subjects are unknown until it declares them; ``None`` means "any subject": it waits for
+    every record before it and every record after it waits for it (a record that cannot say what it
+    touches is taken one at a time). A record that never talked to the ERP touches nothing the others
+    write: its status and trail are its own (a repeat of the same record waits for the first to finish).
     """
 
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._subjects: dict[int, frozenset[str] | None] = {}
-        self._done: set[int] = set()
+        self._done_talking: set[int] = set()
+        self._finished: set[int] = set()
 
     def declare(self, position: int, subjects: frozenset[str] | None) -> None:
         with self._condition:
             self._subjects[position] = subjects
             self._condition.notify_all()
 
-    def wait(self, position: int) -> None:
-        """Return once no earlier record may touch what this one touches before it is done with the ERP."""
+    def wait_to_talk(self, position: int) -> None:
+        """Return once no earlier record still talking, or about to, may touch what this one touches."""
         with self._condition:
-            if position not in self._subjects:
-                self._subjects[position] = None
-            self._condition.wait_for(lambda: not self._blocked(position))
+            self._subjects.setdefault(position, None)
+            self._condition.wait_for(lambda: not self._held_up(position, past=self._done_talking))
 
-    def _blocked(self, position: int) -> bool:
+    def done_talking(self, position: int) -> None:
+        """Idempotent; a record may be done without ever talking to the ERP."""
+        with self._condition:
+            self._done_talking.add(position)
+            self._condition.notify_all()
+
+    def wait_to_write(self, position: int) -> None:
+        """Return once every earlier record that may write what this one writes (a binding) has finished."""
+        with self._condition:
+            if position in self._subjects:
+                self._condition.wait_for(lambda: not self._held_up(position, past=self._finished))
+
+    def finish(self, position: int) -> None:
+        with self._condition:
+            self._done_talking.add(position)
+            self._finished.add(position)
+            self._condition.notify_all()
+
+    def wait_finished(self, position: int) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: position in self._finished)
+
+    def _held_up(self, position: int, past: set[int]) -> bool:
         ours = self._subjects[position]
         for earlier in range(position):
-            if earlier in self._done:
+            if earlier in past:
                 continue
             if earlier not in self._subjects:
+                if earlier in self._done_talking:
+                    continue  # finished talking without ever saying what it touches: it touched nothing
                 return True  # not yet known what it touches
             theirs = self._subjects[earlier]
             if ours is None or theirs is None or not ours.isdisjoint(theirs):
                 return True
         return False
 
-    def done(self, position: int) -> None:
-        """Idempotent; a record may be done without ever talking to the ERP."""
-        with self._condition:
-            self._done.add(position)
-            self._condition.notify_all()
-
 
 class BatchLane:
     def __init__(self, record_keys: Sequence[str | None] = ()) -> None:
         """``record_keys``: each position's record (None if unknown), to find repeats in the batch."""
-        self.erp = ErpConversations()
-        self.writes = Turns()
+        self.subjects = Subjects()
         #: (connection, kind, store id) → binding item, as the records of this batch made them.
         self.bindings: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.previous_appearance: dict[int, int] = {}
@@ -124,32 +122,31 @@ class LanePlace:
 
     def will_talk_about(self, subjects: Iterable[str]) -> None:
         """Say early what the record's ERP conversation touches, so that later records need not wait to know."""
-        self.lane.erp.declare(self.position, frozenset(subjects))
+        self.lane.subjects.declare(self.position, frozenset(subjects))
 
     @contextmanager
     def erp_turn(self) -> Iterator[None]:
         """Talk to the ERP once no earlier record touching the same subjects still may."""
-        self.lane.erp.wait(self.position)
+        self.lane.subjects.wait_to_talk(self.position)
         try:
             yield
         finally:
-            self.lane.erp.done(self.position)
+            self.lane.subjects.done_talking(self.position)
 
     def done_with_erp(self) -> None:
         """The record will not call the ERP again (it is writing its outcome): the next record's turn may come."""
-        self.lane.erp.done(self.position)
+        self.lane.subjects.done_talking(self.position)
 
     def wait_for_previous_appearance(self) -> None:
         """Return once an earlier appearance of the same record in this batch is finished."""
         earlier = self.lane.previous_appearance.get(self.position)
         if earlier is not None:
-            self.lane.writes.wait(earlier + 1)
+            self.lane.subjects.wait_finished(earlier)
 
     def wait_to_write(self) -> None:
-        """Return once every record before this one has written its outcome (at once if called again)."""
-        self.lane.writes.wait(self.position)
+        """Return once every earlier record this one shares a subject with has written its outcome."""
+        self.lane.subjects.wait_to_write(self.position)
 
     def release(self) -> None:
         """The record is finished: the records after it need not wait for it any more."""
-        self.done_with_erp()
-        self.lane.writes.done(self.position)
+        self.lane.subjects.finish(self.position)
