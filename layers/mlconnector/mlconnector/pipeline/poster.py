@@ -9,8 +9,8 @@ Exactly once rests on three layers, each covering what the one before cannot:
    created, so a timeout after the ERP committed never leads to a second document.
 
 The records of a batch run side by side (``pipeline.lane``): a container sends the ERP one request
-at a time, records that touch the same customer or document talk to the ERP in queue order, and
-the ERP does not wait on the DynamoDB work or the CPU around each call.
+at a time, records that touch the same customer or document talk to the ERP and write their
+outcomes in queue order, and the ERP does not wait on the DynamoDB work or the CPU around each call.
 
 Failures are classified: ``ReviewError`` marks the record for review with the reason (the
 message is consumed); anything else is retried through SQS with a growing visibility timeout
@@ -259,7 +259,7 @@ class Poster:
 
     @staticmethod
     def _write(work: UnitOfWork, place: LanePlace) -> None:
-        """The record's buffered writes, after those of the records before it in the batch."""
+        """The record's buffered writes, after those of the earlier records in the batch it shares a subject with."""
         place.done_with_erp()
         place.wait_to_write()
         work.flush()
