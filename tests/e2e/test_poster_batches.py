@@ -7,11 +7,16 @@ order in the batch is known.
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from local.stack import LocalStack
+from mlconnector.aws.clients import resource
 from mlconnector.envelope import Envelope, Origin, RecordKind
 from tests.support.stack import audit_items, events_for, journals_for
 
@@ -42,6 +47,17 @@ def sqs_event(stack: LocalStack, *envelopes: Envelope) -> dict:
             for i, envelope in enumerate(envelopes)
         ]
     }
+
+
+@contextmanager
+def before_each_batch_write(hook: Callable[..., None]) -> Iterator[None]:
+    """Call ``hook(params)`` before every DynamoDB ``BatchWriteItem`` (a record's outcome), e.g. to slow one down."""
+    events = resource().meta.client.meta.events
+    events.register("provide-client-params.dynamodb.BatchWriteItem", hook)
+    try:
+        yield
+    finally:
+        events.unregister("provide-client-params.dynamodb.BatchWriteItem", hook)
 
 
 def order_envelope(order: dict, version: str = "") -> Envelope:
@@ -213,11 +229,6 @@ def test_a_record_delivered_twice_in_one_batch_is_posted_once_and_the_repeat_sup
 
 def test_a_skipped_record_does_not_hold_the_next_ones_erp_turn_while_it_writes(stack):
     """An unpaid order needs no ERP: while its outcome is being written, the next order already posts."""
-    import threading
-    import time
-
-    from mlconnector.aws.clients import resource
-
     woo = stack.stores["woocommerce"].state
     psft = stack.erps["peoplesoft"].state
     unpaid = woo.create_order(lines=LINES, status="pending", deliver=False)
@@ -232,12 +243,8 @@ def test_a_skipped_record_does_not_hold_the_next_ones_erp_turn_while_it_writes(s
             erp_calls_while_skip_was_writing.append(sum(psft.requests.values()) - before)
             skip_written.set()
 
-    events = resource().meta.client.meta.events
-    events.register("provide-client-params.dynamodb.BatchWriteItem", slow_skip_write)
-    try:
+    with before_each_batch_write(slow_skip_write):
         result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(unpaid), order_envelope(paid)))
-    finally:
-        events.unregister("provide-client-params.dynamodb.BatchWriteItem", slow_skip_write)
 
     assert result == {"batchItemFailures": []}
     assert events_for(stack, f"woo-psft|order|{unpaid['id']}")[-1] == "skipped"
@@ -251,11 +258,6 @@ def test_a_skipped_record_does_not_hold_the_next_ones_erp_turn_while_it_writes(s
 def test_a_records_outcome_waits_only_for_earlier_records_it_shares_a_subject_with(stack, same_customer):
     """The first order's outcome is slow to write: the second's waits for it only if they share the customer
     (whose binding both may write); otherwise the batch's writes do not queue behind it."""
-    import threading
-    import time
-
-    from mlconnector.aws.clients import resource
-
     woo = stack.stores["woocommerce"].state
     ann = {"first_name": "Ann", "last_name": "Lee", "email": "ann@x.io"}
     first = woo.create_order(lines=LINES, billing=ann, deliver=False)
@@ -272,12 +274,8 @@ def test_a_records_outcome_waits_only_for_earlier_records_it_shares_a_subject_wi
         with guard:
             writes.extend(key for key in (first_key, second_key) if key in text)
 
-    events = resource().meta.client.meta.events
-    events.register("provide-client-params.dynamodb.BatchWriteItem", slow_first_write)
-    try:
+    with before_each_batch_write(slow_first_write):
         result = stack.runtime.invoke("PosterFunction", sqs_event(stack, order_envelope(first), order_envelope(second)))
-    finally:
-        events.unregister("provide-client-params.dynamodb.BatchWriteItem", slow_first_write)
 
     assert result == {"batchItemFailures": []}
     assert events_for(stack, first_key)[-1] == events_for(stack, second_key)[-1] == "posted"
