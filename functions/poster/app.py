@@ -24,7 +24,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     records = [SQSRecord(raw) for raw in event.get("Records", [])]
     metrics.add_metric(name="BatchRecords", unit=MetricUnit.Count, value=len(records))
     # The records run side by side (their ERP calls in turn); Powertools reports the failed ones.
-    outcomes = poster.handle_batch(records)
+    outcomes = poster.handle_batch(records, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000)
 
     def record_handler(record: SQSRecord) -> str:
         return outcomes[record.message_id].result().status

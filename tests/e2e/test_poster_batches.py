@@ -16,8 +16,9 @@ from contextlib import contextmanager
 import pytest
 
 from local.stack import LocalStack
-from mlconnector.aws.clients import resource
+from mlconnector.aws.clients import client, resource
 from mlconnector.envelope import Envelope, Origin, RecordKind
+from mlconnector.pipeline.poster import TIME_RESERVE_SECONDS
 from tests.support.stack import audit_items, events_for, journals_for
 
 LINES = [{"product_id": 103, "name": "Stainless Kettle 1.2L", "sku": "KET-SS-12", "price": "59.99", "quantity": 2}]
@@ -31,22 +32,60 @@ def stack():
 
 
 def sqs_event(stack: LocalStack, *envelopes: Envelope) -> dict:
+    """The envelopes as an SQS event on their first delivery (receipt handles that the queue does not know)."""
+    messages = [
+        {
+            "MessageId": str(uuid.uuid4()),
+            "ReceiptHandle": f"handle-{i}",
+            "Body": envelope.to_json(),
+            "Attributes": {"ApproximateReceiveCount": "1"},
+        }
+        for i, envelope in enumerate(envelopes)
+    ]
+    return event_from(stack, messages)
+
+
+def event_from(stack: LocalStack, messages: list[dict]) -> dict:
+    """SQS ``ReceiveMessage`` messages as the event Lambda's event-source mapping would deliver."""
     arn = f"arn:aws:sqs:us-east-1:123456789012:{stack.runtime.outputs['IngestQueueUrl'].rsplit('/', 1)[-1]}"
     return {
         "Records": [
             {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"handle-{i}",
-                "body": envelope.to_json(),
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": m["Attributes"]["ApproximateReceiveCount"]},
                 "messageAttributes": {},
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
                 "awsRegion": "us-east-1",
             }
-            for i, envelope in enumerate(envelopes)
+            for m in messages
         ]
     }
+
+
+def received_from_the_queue(stack: LocalStack, *envelopes: Envelope) -> dict:
+    """The envelopes sent to the ingest queue and received from it, as the SQS event Lambda would get."""
+    url = stack.runtime.outputs["IngestQueueUrl"]
+    for envelope in envelopes:
+        client("sqs").send_message(QueueUrl=url, MessageBody=envelope.to_json())
+    return event_from(stack, receive_all(stack, len(envelopes)))
+
+
+def receive_all(stack: LocalStack, expected: int) -> list[dict]:
+    """What the ingest queue hands out now (a few quick receives, no long polling)."""
+    url = stack.runtime.outputs["IngestQueueUrl"]
+    messages: list[dict] = []
+    for _ in range(10):
+        messages += (
+            client("sqs")
+            .receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0)
+            .get("Messages", [])
+        )
+        if len(messages) >= expected:
+            break
+    return messages
 
 
 @contextmanager
@@ -280,3 +319,100 @@ def test_a_records_outcome_waits_only_for_earlier_records_it_shares_a_subject_wi
     assert result == {"batchItemFailures": []}
     assert events_for(stack, first_key)[-1] == events_for(stack, second_key)[-1] == "posted"
     assert writes == ([first_key, second_key] if same_customer else [second_key, first_key])
+
+
+def test_records_the_invocation_has_no_time_left_for_are_handed_back_untried_and_come_back_at_once(stack):
+    """Only the batch's first record starts (every batch makes progress); the others come back at once."""
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    orders = [woo.create_order(lines=LINES, deliver=False) for _ in range(3)]
+    poster = stack.runtime.functions["PosterFunction"]
+    full_timeout = poster.timeout
+    erp_calls_before = sum(psft.requests.values())
+
+    event = received_from_the_queue(stack, *map(order_envelope, orders))
+    first_id = Envelope.from_json(event["Records"][0]["body"]).object_id
+    first_order = next(o for o in orders if str(o["id"]) == first_id)
+    poster.timeout = TIME_RESERVE_SECONDS / 2
+    try:
+        result = stack.runtime.invoke("PosterFunction", event)
+    finally:
+        poster.timeout = full_timeout
+
+    assert len(result["batchItemFailures"]) == 2
+    assert events_for(stack, f"woo-psft|order|{first_order['id']}")[-1] == "posted"
+    erp_calls_for_one_order = sum(psft.requests.values()) - erp_calls_before
+    for order in orders:
+        if order is not first_order:
+            events = events_for(stack, f"woo-psft|order|{order['id']}")
+            assert events == ["deferred"], events
+    again = receive_all(stack, 2)  # visible again at once, not after the 540 s visibility timeout
+    assert len(again) == 2
+
+    result = stack.runtime.invoke("PosterFunction", event_from(stack, again))
+
+    assert result == {"batchItemFailures": []}
+    assert sum(psft.requests.values()) - erp_calls_before == 3 * erp_calls_for_one_order  # none tried twice
+    for order in orders:
+        events = events_for(stack, f"woo-psft|order|{order['id']}")
+        assert events[-1] == "posted" and events.count("processing") == 1, events
+        assert len(journals_for(stack, f"W{order['number']}")) == 1
+
+
+def test_a_record_on_its_last_attempt_is_posted_however_little_time_is_left(stack):
+    """Handing it back would send it to the DLQ untried: a timeout is the better risk."""
+    woo = stack.stores["woocommerce"].state
+    first, last_attempt = (woo.create_order(lines=LINES, deliver=False) for _ in range(2))
+    event = sqs_event(stack, order_envelope(first), order_envelope(last_attempt))
+    event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "5"  # the template's MaxReceiveCount
+    poster = stack.runtime.functions["PosterFunction"]
+    full_timeout = poster.timeout
+
+    poster.timeout = TIME_RESERVE_SECONDS / 2  # a second record on an earlier attempt is handed back
+    try:
+        result = stack.runtime.invoke("PosterFunction", event)
+    finally:
+        poster.timeout = full_timeout
+
+    assert result == {"batchItemFailures": []}
+    assert events_for(stack, f"woo-psft|order|{last_attempt['id']}")[-1] == "posted"
+
+
+def test_a_batch_stops_starting_records_once_the_ones_it_has_seen_would_not_fit(stack, monkeypatch):
+    """The reserve grows with the longest record so far: a slow ERP ends a batch early instead of in a timeout."""
+    import mlconnector.pipeline.poster as poster_module
+
+    monkeypatch.setattr(poster_module, "TIME_RESERVE_SECONDS", 0.5)
+    woo = stack.stores["woocommerce"].state
+    psft = stack.erps["peoplesoft"].state
+    psft.latency_seconds = 0.1
+    orders = [
+        woo.create_order(lines=LINES, billing={"email": f"slow{i}@x.io", "last_name": f"Slow{i}"}, deliver=False)
+        for i in range(12)
+    ]
+    poster = stack.runtime.functions["PosterFunction"]
+    full_timeout = poster.timeout
+
+    # Twelve new guests, five 0.1 s ERP calls each, on one connection: the last would start ~4.5 s in, with
+    # far more than the fixed reserve left (all would start); but a record takes ~2 s with its wait behind
+    # the three ahead of it, so the reserve grows past what is left before the last ones start.
+    poster.timeout = 8
+    try:
+        first = stack.runtime.invoke("PosterFunction", sqs_event(stack, *map(order_envelope, orders)))
+    finally:
+        poster.timeout = full_timeout
+    handed_back = {failure["itemIdentifier"] for failure in first["batchItemFailures"]}
+
+    assert 0 < len(handed_back) < len(orders)
+    events = {o["id"]: events_for(stack, f"woo-psft|order|{o['id']}") for o in orders}
+    assert sorted(e[-1] for e in events.values()) == ["deferred"] * len(handed_back) + ["posted"] * (
+        len(orders) - len(handed_back)
+    )
+    assert not any("failed" in e for e in events.values())
+
+    rest = [o for o in orders if events[o["id"]] == ["deferred"]]
+    second = stack.runtime.invoke("PosterFunction", sqs_event(stack, *map(order_envelope, rest)))
+
+    assert second == {"batchItemFailures": []}
+    for order in orders:
+        assert len(journals_for(stack, f"W{order['number']}")) == 1

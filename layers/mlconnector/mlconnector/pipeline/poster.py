@@ -23,6 +23,8 @@ import hashlib
 import json
 import random
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -56,6 +58,13 @@ IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
 #: what they need, preparing their next call, reading their last answer or writing their outcome. More
 #: only add threads contending for the container's CPU.
 RECORDS_IN_FLIGHT = 4
+#: A record other than a batch's first is started only while the invocation has at least this much time
+#: left, plus twice the longest of the container's last ``RECORDS_TIMED`` records (their wait behind the
+#: records ahead of them included): records interleave their calls on one ERP connection, so a batch
+#: lasts about its size times a record's ERP time, which a slow ERP (25 records x 3 calls x 1.2 s = 90 s)
+#: stretches past the timeout. The first always starts, so every batch makes progress.
+TIME_RESERVE_SECONDS = 10.0
+RECORDS_TIMED = 25
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,10 @@ class PosterOutcome:
 
 class InProgressElsewhere(TransientError):
     """Another invocation holds the idempotency lock on the same record version (a concurrent duplicate)."""
+
+
+class OutOfTime(TransientError):
+    """Too little of the invocation is left to post the record: it is handed back untried, to come back at once."""
 
 
 def _mark_duplicate(response: dict[str, Any], _record: Any) -> dict[str, Any]:
@@ -93,6 +106,8 @@ class Poster:
             response_hook=_mark_duplicate,
         )
         persistence = DynamoDBPersistenceLayer(table_name=connector.env.idempotency_table)
+        #: How long the container's last records took, from their start to their outcome (seconds).
+        self.record_seconds: deque[float] = deque(maxlen=RECORDS_TIMED)
         self._idempotent_process = idempotent_function(
             data_keyword_argument="envelope", config=self.config, persistence_store=persistence
         )(self._process)
@@ -104,21 +119,32 @@ class Poster:
         return ThreadPoolExecutor(max_workers=RECORDS_IN_FLIGHT, thread_name_prefix=prefix)
 
     # --- SQS ---------------------------------------------------------------------------------------
-    def handle_batch(self, records: Sequence[SQSRecord]) -> dict[str, Future[PosterOutcome]]:
-        """Start every record of a batch in one ERP lane; message id → the record's outcome (or failure)."""
+    def handle_batch(
+        self, records: Sequence[SQSRecord], seconds_left: Callable[[], float] | None = None
+    ) -> dict[str, Future[PosterOutcome]]:
+        """Start every record of a batch in one ERP lane; message id → the record's outcome (or failure).
+
+        ``seconds_left``: what remains of the invocation; records that would not finish in it are handed back.
+        """
         lane = BatchLane([_record_key(record.body) for record in records])
         return {
-            record.message_id: self._workers.submit(self._handle_in_lane, record, LanePlace(lane, position))
+            record.message_id: self._workers.submit(
+                self._handle_in_lane, record, LanePlace(lane, position), seconds_left
+            )
             for position, record in enumerate(records)
         }
 
-    def _handle_in_lane(self, record: SQSRecord, place: LanePlace) -> PosterOutcome:
+    def _handle_in_lane(
+        self, record: SQSRecord, place: LanePlace, seconds_left: Callable[[], float] | None
+    ) -> PosterOutcome:
         try:
-            return self.handle_record(record, place)
+            return self.handle_record(record, place, seconds_left)
         finally:
             place.release()
 
-    def handle_record(self, record: SQSRecord, place: LanePlace | None = None) -> PosterOutcome:
+    def handle_record(
+        self, record: SQSRecord, place: LanePlace | None = None, seconds_left: Callable[[], float] | None = None
+    ) -> PosterOutcome:
         """Process one SQS record; raise to report it as a batch item failure."""
         place = place or LanePlace()
         logger.thread_safe_clear_keys()
@@ -137,13 +163,35 @@ class Poster:
             message_id=record.message_id,
         )
         place.wait_for_previous_appearance()
+        if place.position > 0:
+            self._make_sure_of_time(seconds_left, envelope, record, receive_count)
+        started = time.monotonic()
         try:
             outcome = self.process(envelope, place)
         except Exception as exc:
             self._failed(envelope, record, receive_count, exc, place)
             self._back_off(record, receive_count)
             raise
+        finally:
+            self.record_seconds.append(time.monotonic() - started)
         return outcome
+
+    def _make_sure_of_time(
+        self, seconds_left: Callable[[], float] | None, envelope: Envelope, record: SQSRecord, receive_count: int
+    ) -> None:
+        """Hand the record back untried, visible again at once, if the invocation may end before the record
+        does (never on its last attempt: a timeout is better than the DLQ)."""
+        if seconds_left is None or receive_count >= self.connector.env.max_receive_count:
+            return
+        needed = TIME_RESERVE_SECONDS + 2 * max(self.record_seconds, default=0.0)
+        left = seconds_left()
+        if left >= needed:
+            return
+        reason = f"handed back untried: {left:.1f} s of the invocation left, a record may need {needed:.1f} s"
+        self.connector.audit.record(envelope, AuditEvent.DEFERRED, reason=reason, attempt=receive_count)
+        count("HandedBack", envelope.connection)
+        self._back_off(record, receive_count, at_once=True)
+        raise OutOfTime(reason)
 
     def _delay(self, receive_count: int) -> int:
         """Seconds until the next attempt: doubling per attempt, jittered; short after the last (to the DLQ)."""
@@ -153,14 +201,16 @@ class Poster:
         base = min(env.retry_max_seconds, env.retry_base_seconds * 2 ** (receive_count - 1))
         return max(1, int(min(43_200, base * (0.5 + random.random() / 2))))
 
-    def _back_off(self, record: SQSRecord, receive_count: int) -> None:
-        """Hold a failed message back for a growing, jittered delay instead of the fixed visibility timeout."""
+    def _back_off(self, record: SQSRecord, receive_count: int, *, at_once: bool = False) -> None:
+        """Hold a failed message back for a growing, jittered delay instead of the fixed visibility timeout;
+        ``at_once``: make it visible again now (a record handed back untried)."""
         queue_url = self.connector.env.queue_url
         if not queue_url:
             return
+        delay = 0 if at_once else self._delay(receive_count)
         try:
             client("sqs").change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=self._delay(receive_count)
+                QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
             )
         except Exception as exc:  # the visibility timeout still brings it back; never mask the original failure
             logger.warning("could not set retry delay", extra={"reason": describe_error(exc)})
