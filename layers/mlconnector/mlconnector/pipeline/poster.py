@@ -163,35 +163,29 @@ class Poster:
             message_id=record.message_id,
         )
         place.wait_for_previous_appearance()
-        if place.position > 0:
-            self._make_sure_of_time(seconds_left, envelope, record, receive_count)
-        started = time.monotonic()
         try:
-            outcome = self.process(envelope, place)
+            if place.position > 0:
+                self._make_sure_of_time(seconds_left, receive_count)
+            started = time.monotonic()
+            try:
+                outcome = self.process(envelope, place)
+            finally:
+                self.record_seconds.append(time.monotonic() - started)
         except Exception as exc:
             self._failed(envelope, record, receive_count, exc, place)
-            self._back_off(record, receive_count)
+            self._back_off(record, receive_count, at_once=isinstance(exc, OutOfTime))
             raise
-        finally:
-            self.record_seconds.append(time.monotonic() - started)
         return outcome
 
-    def _make_sure_of_time(
-        self, seconds_left: Callable[[], float] | None, envelope: Envelope, record: SQSRecord, receive_count: int
-    ) -> None:
-        """Hand the record back untried, visible again at once, if the invocation may end before the record
-        does (never on its last attempt: a timeout is better than the DLQ)."""
+    def _make_sure_of_time(self, seconds_left: Callable[[], float] | None, receive_count: int) -> None:
+        """Raise ``OutOfTime`` if the invocation may end before the record does (never on its last attempt:
+        a timeout is the better risk than the DLQ untried)."""
         if seconds_left is None or receive_count >= self.connector.env.max_receive_count:
             return
         needed = TIME_RESERVE_SECONDS + 2 * max(self.record_seconds, default=0.0)
         left = seconds_left()
-        if left >= needed:
-            return
-        reason = f"handed back untried: {left:.1f} s of the invocation left, a record may need {needed:.1f} s"
-        self.connector.audit.record(envelope, AuditEvent.DEFERRED, reason=reason, attempt=receive_count)
-        count("HandedBack", envelope.connection)
-        self._back_off(record, receive_count, at_once=True)
-        raise OutOfTime(reason)
+        if left < needed:
+            raise OutOfTime(f"handed back untried: {left:.1f} s left of the invocation, {needed:.1f} s needed")
 
     def _delay(self, receive_count: int) -> int:
         """Seconds until the next attempt: doubling per attempt, jittered; short after the last (to the DLQ)."""
@@ -221,11 +215,11 @@ class Poster:
         reason = describe_error(exc)
         last = receive_count >= self.connector.env.max_receive_count
         audit = self.connector.audit
-        if isinstance(exc, InProgressElsewhere) and not last:
-            # Not a failure: the other invocation decides the record's status; this delivery comes back
-            # later and is then suppressed as a duplicate.
+        if isinstance(exc, InProgressElsewhere | OutOfTime) and not last:
+            # Not a failure: another invocation is posting the record (this delivery comes back later and is
+            # suppressed as a duplicate), or it was handed back untried (it comes back at once).
             audit.record(envelope, AuditEvent.DEFERRED, reason=reason, attempt=receive_count)
-            count("Deferred", envelope.connection)
+            count("HandedBack" if isinstance(exc, OutOfTime) else "Deferred", envelope.connection)
             logger.info("record deferred", extra={"record": envelope.record_key, "attempt": receive_count})
             return
         work = UnitOfWork(envelope, audit, self.connector.state)  # the failure and the status in one write
