@@ -198,6 +198,24 @@ def test_amount_only_refund_goes_to_refunds_account():
     assert (line.account, line.amount, line.rule) == ("450000", D("10.00"), "refunds account")
 
 
+@pytest.mark.parametrize(("over", "reviewed"), [(D("0.01"), False), (D("0.05"), False), (D("0.06"), True)])
+def test_a_refunded_line_may_exceed_its_total_by_the_rounding_tolerance(over, reviewed):
+    """Both hoodies back with the discount spread differently: the line by up to 0.05 above its 90.00."""
+    refund = Refund(
+        source_id="58",
+        order_id="1001",
+        amount=D("108.00") + over,
+        currency="USD",
+        lines=(RefundLine(line_id="1", quantity=D("2"), amount=D("90.00") + over, tax=D("18.00")),),
+    )
+    if reviewed:
+        with pytest.raises(ReviewError, match="returns more of line 1 than was sold"):
+            engine().refund_posting(tax_inclusive_order(), refund)
+    else:
+        posting = engine().refund_posting(tax_inclusive_order(), refund)
+        assert posting.balanced and amounts(posting, LineClass.REVENUE) == [D("90.00") + over]
+
+
 def test_refund_larger_than_payment_goes_to_review():
     order = tax_inclusive_order()
     refund = Refund(source_id="57", order_id="1001", amount=D("114.01"), currency="USD")

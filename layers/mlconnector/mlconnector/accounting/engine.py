@@ -280,7 +280,12 @@ class AccountingEngine:
 
     # --- refunds -----------------------------------------------------------------------------------
     def validate_refund(self, order: Order, refund: Refund) -> None:
-        """A refund may not exceed what was paid minus what earlier refunds already returned."""
+        """A refund may not exceed what was paid minus what earlier refunds already returned.
+
+        A refunded line may exceed the line's total by ``rounding_tolerance`` (as the order side
+        allows): stores spread an order discount over the refunded lines again, and a line can come
+        back a cent above what it was sold for while the refund as a whole still matches.
+        """
         currency = order.currency
         if refund.currency.upper() != currency.upper():
             raise ReviewError(f"refund currency {refund.currency} differs from the order's {currency}")
@@ -299,7 +304,7 @@ class AccountingEngine:
             original = by_id.get(rl.line_id)
             if original is None:
                 raise ReviewError(f"refund {refund.source_id} names line {rl.line_id} the order does not have")
-            if rl.quantity > original.quantity or rl.amount > original.total:
+            if rl.quantity > original.quantity or rl.amount > original.total + self.rules.rounding_tolerance:
                 raise ReviewError(
                     f"refund {refund.source_id} returns more of line {rl.line_id} than was sold "
                     f"({rl.quantity} of {original.quantity}, {rl.amount} of {original.total})"

@@ -358,6 +358,44 @@ def validate_refund_against_order(order_payload: Mapping[str, Any], refund_paylo
     return problems
 
 
+def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bool) -> tuple[Decimal, Decimal]:
+    """The shipping a refund returns, as (amount without tax, tax), counted once.
+
+    Shopify reports a shipping refund twice: as ``refund_shipping_lines`` (subtotal and tax, the
+    subtotal tax-inclusive when the order's taxes were) and as an ``order_adjustments`` entry of
+    kind ``shipping_refund`` (the amount negative, its tax apart). Before API version 2024-10 the
+    adjustment may be the only report, and from 2024-10 on webhooks leave it out. So the refund
+    shipping lines are read when present and the adjustments only otherwise; when both are
+    present they must agree, or the refund goes to review rather than being guessed at.
+    """
+    lines_amount, lines_tax = ZERO, ZERO
+    ship_lines = payload.get("refund_shipping_lines") or ()
+    for ship in ship_lines:
+        subtotal = money(
+            ship.get("subtotal_amount_set") or ship.get("subtotal_amount"), "refund_shipping_lines.subtotal"
+        )
+        tax = money(ship.get("tax_amount_set") or ship.get("tax_amount"), "refund_shipping_lines.tax_amount")
+        lines_amount += subtotal - tax if inclusive else subtotal
+        lines_tax += tax
+    adjustments = [a for a in payload.get("order_adjustments") or () if a.get("kind") == "shipping_refund"]
+    adjusted_amount = -sum(
+        (money(a.get("amount_set") or a.get("amount"), "order_adjustments.amount") for a in adjustments), ZERO
+    )
+    adjusted_tax = -sum(
+        (money(a.get("tax_amount_set") or a.get("tax_amount"), "order_adjustments.tax_amount") for a in adjustments),
+        ZERO,
+    )
+    if not ship_lines:
+        return adjusted_amount, adjusted_tax
+    if adjustments and adjusted_amount + adjusted_tax != lines_amount + lines_tax:
+        raise ReviewError(
+            f"Shopify refund {refund_id}: refund_shipping_lines return {lines_amount + lines_tax} of shipping, "
+            f"its shipping_refund adjustments {adjusted_amount + adjusted_tax}",
+            detail={"refund_id": refund_id},
+        )
+    return lines_amount, lines_tax
+
+
 def to_refund(payload: Mapping[str, Any]) -> Refund:
     """A Shopify refund (``refunds/create`` body or ``orders/{o}/refunds/{r}.json``) as a canonical Refund.
 
@@ -366,8 +404,9 @@ def to_refund(payload: Mapping[str, Any]) -> Refund:
     against the order's captured transactions first, and a mismatch raises ``ReviewError``.
 
     The amount is what the successful refund transactions returned. Line amounts are tax-exclusive
-    (``subtotal`` less ``total_tax`` when taxes were included). Shipping comes from
-    ``refund_shipping_lines`` and ``shipping_refund`` adjustments. A ``refund_discrepancy``
+    (``subtotal`` less ``total_tax`` when taxes were included), in the shop currency of their
+    ``*_set`` MoneyBags. Shipping is counted once (see ``_refunded_shipping``). Refunded duties and
+    additional fees have no line of their own: they stay unitemised. A ``refund_discrepancy``
     adjustment (order perspective: negative = more money back than itemised) stays unitemised when
     negative, and when positive (less money back than the items) is taken off the line amounts,
     then shipping, so the refund is internally consistent.
@@ -398,23 +437,16 @@ def to_refund(payload: Mapping[str, Any]) -> Refund:
         quantity = money(item.get("quantity"), "refund_line_items.quantity")
         lines.append([line_id, quantity, subtotal - tax if inclusive else subtotal, tax])
 
-    shipping, shipping_tax = ZERO, ZERO
-    for ship in payload.get("refund_shipping_lines") or ():
-        subtotal = money(
-            ship.get("subtotal_amount_set") or ship.get("subtotal_amount"), "refund_shipping_lines.subtotal"
-        )
-        tax = money(ship.get("tax_amount_set") or ship.get("tax_amount"), "refund_shipping_lines.tax_amount")
-        shipping += subtotal - tax if inclusive else subtotal
-        shipping_tax += tax
+    shipping, shipping_tax = _refunded_shipping(payload, refund_id, inclusive)
     discrepancy = ZERO
     for adjustment in payload.get("order_adjustments") or ():
-        amount = money(adjustment.get("amount"), "order_adjustments.amount")
-        tax = money(adjustment.get("tax_amount"), "order_adjustments.tax_amount")
         if adjustment.get("kind") == "shipping_refund":
-            shipping += -amount
-            shipping_tax += -tax
-        else:  # refund_discrepancy and any future kind: money differing from the itemised lines
-            discrepancy += amount + tax
+            continue  # the shipping itself, read by _refunded_shipping
+        # refund_discrepancy (and, from 2024-10, an adjustment without kind): money differing from the items
+        discrepancy += money(adjustment.get("amount_set") or adjustment.get("amount"), "order_adjustments.amount")
+        discrepancy += money(
+            adjustment.get("tax_amount_set") or adjustment.get("tax_amount"), "order_adjustments.tax_amount"
+        )
 
     if discrepancy > ZERO:  # less came back than the items are worth: reduce the itemised amounts
         remaining = discrepancy
