@@ -35,6 +35,7 @@ def test_what_is_written_reads_back_equal(kind, origin, text, payload, received_
         origin=origin,
         topic=text,
         delivery_id=text,
+        api_version=text,
         received_at=received_at,
         payload=payload,
     )
@@ -68,6 +69,12 @@ GOOD = {"connection": "c", "kind": "order", "object_id": "1", "version": "v", "o
 def test_a_body_that_is_not_an_envelope_is_refused(body):
     with pytest.raises(ValidationError):
         Envelope.from_json(body)
+
+
+def test_a_message_written_before_api_version_existed_reads_with_none_recorded():
+    assert Envelope.from_json(json.dumps(GOOD)).api_version == ""
+    with pytest.raises(ValidationError):
+        Envelope.from_json(json.dumps({**GOOD, "api_version": 2025}))
 
 
 def test_fields_come_back_typed():

@@ -389,6 +389,17 @@ def test_missing_header_is_401(missing: str) -> None:
     assert caught.value.status == 401
 
 
+def test_delivery_without_api_version_is_400_and_the_version_travels_in_the_envelope() -> None:
+    body = json.dumps(exclusive_order()).encode()
+    (envelope,) = make_source().parse_webhook(headers(body), body).envelopes
+    assert envelope.api_version == "2025-10"
+    h = headers(body)
+    del h["X-Shopify-API-Version"]
+    with pytest.raises(WebhookRejected) as caught:
+        make_source().parse_webhook(h, body)
+    assert caught.value.status == 400 and "X-Shopify-API-Version" in caught.value.reason
+
+
 def test_wrong_shop_wrong_secret_bad_json_unknown_topic() -> None:
     body = json.dumps(exclusive_order()).encode()
     with pytest.raises(WebhookRejected) as caught:

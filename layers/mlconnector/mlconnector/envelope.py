@@ -48,6 +48,7 @@ class Envelope:
     origin: Origin
     topic: str = ""
     delivery_id: str = ""
+    api_version: str = ""  # the store API version the payload is shaped by (a webhook's version header)
     received_at: datetime = field(default_factory=_now)
     payload: dict[str, Any] | None = None  # the store-native record; None when only a stub arrived
 
@@ -71,6 +72,7 @@ class Envelope:
             "origin": str(self.origin),
             "topic": self.topic,
             "delivery_id": self.delivery_id,
+            "api_version": self.api_version,
             "received_at": self.received_at.isoformat(),
         }
         if payload:

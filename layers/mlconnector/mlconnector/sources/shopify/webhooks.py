@@ -47,6 +47,7 @@ DEFAULT_TOPICS = (
 GIFT_CARD_GATEWAYS = frozenset({"gift_card", "shopify_gift_card"})
 STORE_CREDIT_GATEWAYS = frozenset({"shopify_store_credit", "store_credit"})
 REQUIRED_HEADERS = ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webhook-id")
+API_VERSION_HEADER = "x-shopify-api-version"
 _KINDS = {"orders": RecordKind.ORDER, "refunds": RecordKind.REFUND, "customers": RecordKind.CUSTOMER}
 _FRACTION = re.compile(r"\.\d+")
 
@@ -136,6 +137,10 @@ class ShopifyWebhooks(StoreWebhooks):
         idempotency. ``X-Shopify-Webhook-Id`` travels as ``delivery_id``; ``X-Shopify-Event-Id`` and
         ``X-Shopify-Triggered-At`` are kept in ``headers_seen``. A delivery triggered longer ago than
         ``max_webhook_delay_seconds`` is flagged stale in the note and still enqueued.
+
+        ``X-Shopify-API-Version`` is required, as Shopify's own validator requires it: the payload is
+        the REST resource at that version (shipping refunds, for one, moved between versions), so it
+        travels in the envelope as ``api_version``; a delivery without it is refused with 400.
         """
         lowered = {k.lower(): v for k, v in headers.items()}
         seen = {k: v for k, v in lowered.items() if k.startswith("x-shopify-") and k != "x-shopify-hmac-sha256"}
@@ -150,6 +155,11 @@ class ShopifyWebhooks(StoreWebhooks):
         missing = [h for h in REQUIRED_HEADERS if not lowered.get(h, "").strip()]
         if missing:
             raise WebhookRejected(401, f"missing {', '.join(missing)} header(s)")
+        api_version = lowered.get(API_VERSION_HEADER, "").strip()
+        if not api_version:
+            raise WebhookRejected(
+                400, "missing X-Shopify-API-Version header: the payload's shape depends on the API version"
+            )
         domain = lowered["x-shopify-shop-domain"].strip().lower()
         if domain != self.settings["shop_domain"]:
             raise WebhookRejected(401, f"delivery is for shop {domain}, not {self.settings['shop_domain']}")
@@ -198,6 +208,7 @@ class ShopifyWebhooks(StoreWebhooks):
             origin=Origin.WEBHOOK,
             topic=topic,
             delivery_id=lowered["x-shopify-webhook-id"].strip(),
+            api_version=api_version,
             payload=inline,
         )
         return WebhookOutcome(envelopes=(envelope,), note=note, headers_seen=seen)
