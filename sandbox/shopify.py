@@ -8,7 +8,11 @@ What it reproduces (see reference/storefronts.md §3):
   allocations computed on the discounted price, ``discount_codes`` and ``discount_allocations``,
   ``financial_status``), transactions (authorization/capture/sale/refund with ``parent_id``),
   refunds (``refund_line_items``, ``refund_shipping_lines``, ``order_adjustments``,
-  ``transactions``), customers and webhooks.
+  ``transactions``; refunded shipping in both places, as Shopify's 2025-10 example shows, and as
+  ``shipping_refund`` adjustments only in an order's ``refunds``), customers and webhooks.
+- Every order, refund, transaction and customer it serves and every webhook it delivers is checked
+  first against Shopify's published material (``sandbox.shopify_contract``, ``tests/contracts/shopify``);
+  a difference is a 500 naming it (a delivery raises ``ContractViolation``).
 - Cursor paging: ``Link: <...?limit=N&page_info=...>; rel="next"`` (and ``rel="previous"``);
   ``page_info`` is opaque, carries the filters, and only ``limit``/``fields`` may accompany it.
 - The REST leaky bucket: ``X-Shopify-Shop-Api-Call-Limit: used/size`` on every answer, leaking
@@ -50,6 +54,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from sandbox.shopify_contract import ContractViolation, check, check_delivery
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 TOPICS = (
@@ -86,6 +92,10 @@ def sm(value: Decimal) -> str:
 
 def hmac_header(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _first_gateway(order: Mapping[str, Any]) -> str:
+    return next(iter(order["payment_gateway_names"]), "") or "manual"
 
 
 def _money_set(amount: Decimal, currency: str) -> dict[str, Any]:
@@ -417,7 +427,7 @@ class ShopifyState:
             )
             self._pay(order, financial_status, gateways, auth_then_capture)
             self.orders[order["id"]] = order
-            snapshot = copy.deepcopy(order)
+            snapshot = self.order_json(order["id"])
         if deliver:
             self.deliver("orders/create", snapshot)
             if financial_status == "paid":
@@ -522,7 +532,8 @@ class ShopifyState:
         total = subtotal + ship_total + (ZERO if taxes_included else total_tax)
         customer = copy.deepcopy(self.customers[customer_id]) if customer_id else None
         if customer:
-            customer.pop("addresses", None)
+            for field_name in ("addresses", "orders_count", "total_spent"):
+                customer.pop(field_name, None)
             email = email or customer["email"]
             first, last = customer["first_name"], customer["last_name"]
         else:
@@ -666,7 +677,6 @@ class ShopifyState:
         total = Decimal(order["total_price"])
         names = list(dict.fromkeys(g for g, _ in gateways))
         order["payment_gateway_names"] = names
-        order["gateway"] = names[0] if names else ""
         self.transactions.setdefault(order["id"], [])
         if status == "pending" or not gateways:
             order["financial_status"] = "pending"
@@ -703,7 +713,7 @@ class ShopifyState:
             order = self.orders[order_id]
             order.update(changes)
             order["updated_at"] = self.iso(self.now())
-            snapshot = copy.deepcopy(order)
+            snapshot = self.order_json(order_id)
         if deliver:
             self.deliver("orders/updated", snapshot)
         return snapshot
@@ -714,7 +724,7 @@ class ShopifyState:
             order = self.orders[order_id]
             outstanding = Decimal(order["total_outstanding"])
             auths = [t for t in self.transactions.get(order_id, []) if t["kind"] == "authorization"]
-            gateway = order["gateway"] or "manual"
+            gateway = _first_gateway(order)
             if auths:
                 self._txn(order, "capture", outstanding, gateway, parent_id=auths[-1]["id"])
             else:
@@ -722,7 +732,7 @@ class ShopifyState:
             order["total_outstanding"] = "0.00"
             order["financial_status"] = "paid"
             order["updated_at"] = self.iso(self.now())
-            snapshot = copy.deepcopy(order)
+            snapshot = self.order_json(order_id)
         if deliver:
             self.deliver("orders/paid", snapshot)
             self.deliver("orders/updated", snapshot)
@@ -746,6 +756,11 @@ class ShopifyState:
         ``refund_discrepancy`` adjustment). ``mismatch``: ``"unknown_parent"`` (the transaction names
         a parent that does not exist) or ``"excess"`` (more than was captured) makes a refund whose
         transactions do not match the order. Delivers refunds/create and orders/updated.
+
+        As Shopify's 2025-10 example shows, refunded shipping is reported twice - a refund shipping
+        line (its subtotal tax-inclusive when the order's taxes are) and a ``shipping_refund``
+        adjustment per shipping line (the amount without tax, negative, and its tax) - while the
+        refund's transactions carry the whole amount once.
         """
         with self.lock:
             order = self.orders[order_id]
@@ -771,42 +786,32 @@ class ShopifyState:
                         "quantity": qty,
                         "restock_type": "return",
                         "location_id": None,
-                        "subtotal": sm(subtotal),
+                        "subtotal": float(subtotal),  # a JSON number here, as Shopify sends it
                         "subtotal_set": _money_set(subtotal, cur),
-                        "total_tax": sm(tax),
+                        "total_tax": float(tax),
                         "total_tax_set": _money_set(tax, cur),
                     }
                 )
-            shipping_lines = []
+            shipping_lines, adjustments = [], []
             if shipping:
                 for ship in order["shipping_lines"]:
                     price = Decimal(ship["discounted_price"])
                     tax = sum((Decimal(t["price"]) for t in ship["tax_lines"]), ZERO)
-                    subtotal = price  # tax-inclusive when taxes_included, like line subtotals
                     computed += price if inclusive else price + tax
                     shipping_lines.append(
                         {
                             "id": self.next_id(),
                             "shipping_line_id": ship["id"],
-                            "subtotal_amount_set": _money_set(subtotal, cur),
-                            "tax_amount_set": _money_set(tax, cur),
+                            "subtotal_amount_set": _money_set(price, cur),
+                            "shipping_line": copy.deepcopy(ship),
                         }
                     )
+                    net = price - tax if inclusive else price
+                    adjustments.append(self._adjustment(order_id, rid, "shipping_refund", -net, -tax))
             money_back = Decimal(amount) if amount is not None else computed
-            adjustments = []
             if money_back != computed:
-                adjustments.append(
-                    {
-                        "id": self.next_id(),
-                        "order_id": order_id,
-                        "refund_id": rid,
-                        "amount": sm(computed - money_back),
-                        "tax_amount": "0.00",
-                        "kind": "refund_discrepancy",
-                        "reason": "Refund discrepancy",
-                    }
-                )
-            transactions = self._refund_transactions(order, rid, money_back, mismatch)
+                adjustments.append(self._adjustment(order_id, rid, "refund_discrepancy", computed - money_back, ZERO))
+            transactions = self._refund_transactions(order, money_back, mismatch)
             refund = {
                 "id": rid,
                 "admin_graphql_api_id": f"gid://shopify/Refund/{rid}",
@@ -817,7 +822,7 @@ class ShopifyState:
                 "user_id": None,
                 "restock": bool(refund_lines),
                 "duties": [],
-                "refund_duties": [],
+                "total_duties_set": _money_set(ZERO, cur),
                 "refund_line_items": refund_lines,
                 "refund_shipping_lines": shipping_lines,
                 "order_adjustments": adjustments,
@@ -833,20 +838,34 @@ class ShopifyState:
             order["current_total_price"] = sm(Decimal(order["total_price"]) - refunded)
             order["updated_at"] = moment
             refund_snapshot = copy.deepcopy(refund)
-            order_snapshot = copy.deepcopy(order)
+            order_snapshot = self.order_json(order_id)
         if deliver:
             self.deliver("refunds/create", refund_snapshot)
             self.deliver("orders/updated", order_snapshot)
         return refund_snapshot
 
+    def _adjustment(self, order_id: int, refund_id: int, kind: str, amount: Decimal, tax: Decimal) -> dict[str, Any]:
+        currency = self.orders[order_id]["currency"]
+        return {
+            "id": self.next_id(),
+            "order_id": order_id,
+            "refund_id": refund_id,
+            "amount": sm(amount),
+            "tax_amount": sm(tax),
+            "kind": kind,
+            "reason": "Shipping refund" if kind == "shipping_refund" else "Refund discrepancy",
+            "amount_set": _money_set(amount, currency),
+            "tax_amount_set": _money_set(tax, currency),
+        }
+
     def _refund_transactions(
-        self, order: dict[str, Any], refund_id: int, amount: Decimal, mismatch: str | None
+        self, order: dict[str, Any], amount: Decimal, mismatch: str | None
     ) -> list[dict[str, Any]]:
         if amount <= 0:
             return []
         captures = self._captures(order["id"])
         if mismatch == "unknown_parent" or not captures:
-            return [self._txn(order, "refund", amount, order["gateway"] or "manual", parent_id=self.next_id() + 10**9)]
+            return [self._txn(order, "refund", amount, _first_gateway(order), parent_id=self.next_id() + 10**9)]
         if mismatch == "excess":
             parent = captures[0]
             return [
@@ -872,8 +891,6 @@ class ShopifyState:
                 left -= take
         if left > 0:  # the shop refunds more than remains: attach the rest to the first capture
             out.append(self._txn(order, "refund", left, captures[0]["gateway"], parent_id=captures[0]["id"]))
-        for txn in out:
-            txn["refund_id"] = refund_id
         return out
 
     def generate_orders(
@@ -960,7 +977,7 @@ class ShopifyState:
             deliver=deliver,
         )
         with self.lock:
-            return copy.deepcopy(self.orders[order["id"]])
+            return self.order_json(order["id"])
 
     # ------------------------------------------------------------- webhooks
 
@@ -995,6 +1012,7 @@ class ShopifyState:
             }
             if hook.name:
                 headers["X-Shopify-Name"] = hook.name
+            check_delivery(headers, topic, payload)
             with self.lock:
                 if self.drop_next_delivery > 0:
                     self.drop_next_delivery -= 1
@@ -1059,7 +1077,13 @@ class ShopifyState:
     # ------------------------------------------------------------- REST representations
 
     def order_json(self, order_id: int) -> dict[str, Any]:
-        return copy.deepcopy(self.orders[order_id])
+        """The order as Shopify represents it: its refunds as the order example embeds them (shipping as
+        ``shipping_refund`` adjustments only, no ``refund_shipping_lines``)."""
+        with self.lock:
+            order = copy.deepcopy(self.orders[order_id])
+        for refund in order["refunds"]:
+            refund.pop("refund_shipping_lines", None)
+        return order
 
 
 # ------------------------------------------------------------------ WSGI app
@@ -1142,7 +1166,10 @@ class ShopifyApp:
                 "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
                 {"Retry-After": value},
             )
-        response = getattr(self, f"do_{endpoint}")(request, **args)
+        try:
+            response = getattr(self, f"do_{endpoint}")(request, **args)
+        except ContractViolation as drift:
+            return _errors(500, str(drift))
         response.headers["X-Shopify-Shop-Api-Call-Limit"] = value
         response.headers["X-Shopify-API-Version"] = self.state.api_version
         response.headers["X-Request-Id"] = str(uuid.uuid4())
@@ -1256,7 +1283,8 @@ class ShopifyApp:
                 continue
             if not _within(order, bounds):
                 continue
-            out.append(copy.deepcopy(order))
+            out.append(self.state.order_json(order["id"]))
+        check("order", out)
         return out
 
     def do_orders(self, request: Request) -> Response:
@@ -1274,19 +1302,25 @@ class ShopifyApp:
         with self.state.lock:
             if oid not in self.state.orders:
                 return _errors(404, "Not Found")
-            return _json({"order": _only(self.state.order_json(oid), request.args.get("fields"))})
+            order = self.state.order_json(oid)
+            check("order", [order])
+            return _json({"order": _only(order, request.args.get("fields"))})
 
     def do_transactions(self, request: Request, oid: int) -> Response:
         with self.state.lock:
             if oid not in self.state.orders:
                 return _errors(404, "Not Found")
-            return _json({"transactions": copy.deepcopy(self.state.transactions.get(oid, []))})
+            transactions = copy.deepcopy(self.state.transactions.get(oid, []))
+            check("transaction", transactions)
+            return _json({"transactions": transactions})
 
     def do_refunds(self, request: Request, oid: int) -> Response:
         with self.state.lock:
             if oid not in self.state.orders:
                 return _errors(404, "Not Found")
-            return _json({"refunds": copy.deepcopy(self.state.orders[oid]["refunds"])})
+            refunds = copy.deepcopy(self.state.orders[oid]["refunds"])
+            check("refund", refunds)
+            return _json({"refunds": refunds})
 
     def do_refund(self, request: Request, oid: int, rid: int) -> Response:
         with self.state.lock:
@@ -1294,12 +1328,15 @@ class ShopifyApp:
             refund = next((r for r in (order or {}).get("refunds", []) if r["id"] == rid), None)
             if refund is None:
                 return _errors(404, "Not Found")
+            check("refund", [refund])
             return _json({"refund": copy.deepcopy(refund)})
 
     def _customer_filter(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
         bounds = {k: _parse(filters[k]) for k in _DATE_FILTERS if filters.get(k)}
         since_id = int(filters.get("since_id") or 0)
-        return [copy.deepcopy(c) for c in self.state.customers.values() if c["id"] > since_id and _within(c, bounds)]
+        out = [copy.deepcopy(c) for c in self.state.customers.values() if c["id"] > since_id and _within(c, bounds)]
+        check("customer", out)
+        return out
 
     def do_customers(self, request: Request) -> Response:
         return self._page(request, "customers", self._customer_filter)
@@ -1308,7 +1345,9 @@ class ShopifyApp:
         with self.state.lock:
             if cid not in self.state.customers:
                 return _errors(404, "Not Found")
-            return _json({"customer": copy.deepcopy(self.state.customers[cid])})
+            customer = copy.deepcopy(self.state.customers[cid])
+            check("customer", [customer])
+            return _json({"customer": customer})
 
     def do_webhooks(self, request: Request) -> Response:
         state = self.state

@@ -363,6 +363,28 @@ def test_mismatched_refund_from_webhook_goes_to_review(shop, clock, receiver) ->
     assert "transactions" in fetched and app.source.to_order(fetched).paid_total == Decimal(order["total_price"])
 
 
+def test_a_shipping_refund_maps_its_shipping_once_delivered_fetched_or_polled(shop, clock, receiver) -> None:
+    """The sandbox reports refunded shipping as Shopify does: refund shipping lines and a shipping_refund
+    adjustment in the refund, the adjustment only in the order's refunds; one transaction for the money."""
+    state, _ = shop
+    app, url = receiver
+    app.source.ensure_webhooks(url)
+    order = state.create_order(
+        line_items=[{"sku": "A", "price": "10.00", "quantity": 2}], email="g@example.com", shipping=("Std", "4.00")
+    )
+    clock.advance(5)
+    refund = state.add_refund(order["id"], lines=[(order["line_items"][0]["id"], 1)], shipping=True)
+    (env,) = [e for e in app.envelopes if e.kind is RecordKind.REFUND]
+    assert {e.api_version for e in app.envelopes} == {state.api_version}
+    (polled,) = app.source.changed_since("refunds", clock.now - timedelta(days=1))
+    shipping_tax = Decimal(order["shipping_lines"][0]["tax_lines"][0]["price"])
+    for payload in (env.payload, app.source.fetch(RecordKind.REFUND, env.object_id), polled.payload):
+        mapped = app.source.to_refund(payload)
+        assert (mapped.shipping, mapped.shipping_tax) == (Decimal("4.00"), shipping_tax)
+        assert mapped.amount == Decimal(refund["transactions"][0]["amount"])
+        assert sum((rl.amount + rl.tax for rl in mapped.lines), mapped.shipping + mapped.shipping_tax) == mapped.amount
+
+
 def test_tampered_delivery_is_rejected_by_the_receiver(shop, receiver) -> None:
     state, _ = shop
     app, url = receiver

@@ -361,39 +361,47 @@ def validate_refund_against_order(order_payload: Mapping[str, Any], refund_paylo
 def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bool) -> tuple[Decimal, Decimal]:
     """The shipping a refund returns, as (amount without tax, tax), counted once.
 
-    Shopify reports a shipping refund twice: as ``refund_shipping_lines`` (subtotal and tax, the
-    subtotal tax-inclusive when the order's taxes were) and as an ``order_adjustments`` entry of
-    kind ``shipping_refund`` (the amount negative, its tax apart). Before API version 2024-10 the
-    adjustment may be the only report, and from 2024-10 on webhooks leave it out. So the refund
-    shipping lines are read when present and the adjustments only otherwise; when both are
-    present they must agree, or the refund goes to review rather than being guessed at.
+    Shopify reports a shipping refund twice: in ``refund_shipping_lines`` (a subtotal per refunded
+    shipping line) and as ``order_adjustments`` of kind ``shipping_refund`` (``amount`` negative,
+    ``tax_amount`` the tax added to it). Refunds embedded in an order and API versions before
+    2024-10 carry the adjustments only; from 2024-10 on, ``refunds/create`` webhooks leave them out.
+    So the adjustments, which split amount and tax, are read when present, and the refund shipping
+    lines otherwise (their subtotal tax-inclusive when the order's taxes were). When both are
+    present the lines' subtotal must be the adjustments' amount, with or without its tax, or the
+    refund goes to review rather than being guessed at.
     """
-    lines_amount, lines_tax = ZERO, ZERO
     ship_lines = payload.get("refund_shipping_lines") or ()
-    for ship in ship_lines:
-        subtotal = money(
-            ship.get("subtotal_amount_set") or ship.get("subtotal_amount"), "refund_shipping_lines.subtotal"
-        )
-        tax = money(ship.get("tax_amount_set") or ship.get("tax_amount"), "refund_shipping_lines.tax_amount")
-        lines_amount += subtotal - tax if inclusive else subtotal
-        lines_tax += tax
+    subtotals = sum(
+        (
+            money(ship.get("subtotal_amount_set") or ship.get("subtotal_amount"), "refund_shipping_lines.subtotal")
+            for ship in ship_lines
+        ),
+        ZERO,
+    )
     adjustments = [a for a in payload.get("order_adjustments") or () if a.get("kind") == "shipping_refund"]
-    adjusted_amount = -sum(
+    if not adjustments:
+        tax = sum(
+            (
+                money(ship.get("tax_amount_set") or ship.get("tax_amount"), "refund_shipping_lines.tax_amount")
+                for ship in ship_lines
+            ),
+            ZERO,
+        )
+        return (subtotals - tax if inclusive else subtotals), tax
+    amount = -sum(
         (money(a.get("amount_set") or a.get("amount"), "order_adjustments.amount") for a in adjustments), ZERO
     )
-    adjusted_tax = -sum(
+    tax = -sum(
         (money(a.get("tax_amount_set") or a.get("tax_amount"), "order_adjustments.tax_amount") for a in adjustments),
         ZERO,
     )
-    if not ship_lines:
-        return adjusted_amount, adjusted_tax
-    if adjustments and adjusted_amount + adjusted_tax != lines_amount + lines_tax:
+    if ship_lines and subtotals not in (amount, amount + tax):
         raise ReviewError(
-            f"Shopify refund {refund_id}: refund_shipping_lines return {lines_amount + lines_tax} of shipping, "
-            f"its shipping_refund adjustments {adjusted_amount + adjusted_tax}",
+            f"Shopify refund {refund_id}: refund_shipping_lines return {subtotals} of shipping, "
+            f"its shipping_refund adjustments {amount} plus {tax} tax",
             detail={"refund_id": refund_id},
         )
-    return lines_amount, lines_tax
+    return amount, tax
 
 
 def to_refund(payload: Mapping[str, Any]) -> Refund:
