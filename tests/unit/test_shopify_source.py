@@ -559,6 +559,18 @@ def test_refund_maps_lines_shipping_and_transactions(inclusive: bool) -> None:
     assert [r.amount for r in summary.refunds] == [mapped.amount]
 
 
+def test_refund_subtotals_setting_says_whether_they_include_tax() -> None:
+    """No published example shows a refund of a tax-inclusive order: the profile can say how to read it."""
+    state = ShopifyState()
+    order = _paid_order(state, inclusive=True)
+    refund = state.add_refund(order["id"], lines=[(order["line_items"][0]["id"], 1)], deliver=False)
+    payload = _refund_context(state, order["id"], refund)
+    (item,) = refund["refund_line_items"]
+    subtotal, tax = (D(item[name]["shop_money"]["amount"]) for name in ("subtotal_set", "total_tax_set"))
+    assert [rl.amount for rl in make_source().to_refund(payload).lines] == [subtotal - tax]
+    assert [rl.amount for rl in make_source(refund_subtotals="tax_exclusive").to_refund(payload).lines] == [subtotal]
+
+
 def test_refund_discrepancy_keeps_the_refund_consistent() -> None:
     state = ShopifyState()
     order = _paid_order(state)

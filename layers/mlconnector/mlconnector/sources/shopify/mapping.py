@@ -358,7 +358,9 @@ def validate_refund_against_order(order_payload: Mapping[str, Any], refund_paylo
     return problems
 
 
-def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bool) -> tuple[Decimal, Decimal]:
+def _refunded_shipping(
+    payload: Mapping[str, Any], refund_id: str, subtotals_include_tax: bool
+) -> tuple[Decimal, Decimal]:
     """The shipping a refund returns, as (amount without tax, tax), counted once.
 
     Shopify reports a shipping refund twice: in ``refund_shipping_lines`` (a subtotal per refunded
@@ -366,7 +368,7 @@ def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bo
     ``tax_amount`` the tax added to it). Refunds embedded in an order and API versions before
     2024-10 carry the adjustments only; from 2024-10 on, ``refunds/create`` webhooks leave them out.
     So the adjustments, which split amount and tax, are read when present, and the refund shipping
-    lines otherwise (their subtotal tax-inclusive when the order's taxes were). When both are
+    lines otherwise (their subtotal tax-inclusive as ``subtotals_include_tax`` says). When both are
     present the lines' subtotal must be the adjustments' amount, with or without its tax, or the
     refund goes to review rather than being guessed at.
     """
@@ -387,7 +389,7 @@ def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bo
             ),
             ZERO,
         )
-        return (subtotals - tax if inclusive else subtotals), tax
+        return (subtotals - tax if subtotals_include_tax else subtotals), tax
     amount = -sum(
         (money(a.get("amount_set") or a.get("amount"), "order_adjustments.amount") for a in adjustments), ZERO
     )
@@ -404,7 +406,7 @@ def _refunded_shipping(payload: Mapping[str, Any], refund_id: str, inclusive: bo
     return amount, tax
 
 
-def to_refund(payload: Mapping[str, Any]) -> Refund:
+def to_refund(payload: Mapping[str, Any], subtotals_include_tax: bool | None = None) -> Refund:
     """A Shopify refund (``refunds/create`` body or ``orders/{o}/refunds/{r}.json``) as a canonical Refund.
 
     The adapter adds ``currency`` and ``taxes_included`` from the order and, for validation,
@@ -412,7 +414,8 @@ def to_refund(payload: Mapping[str, Any]) -> Refund:
     against the order's captured transactions first, and a mismatch raises ``ReviewError``.
 
     The amount is what the successful refund transactions returned. Line amounts are tax-exclusive
-    (``subtotal`` less ``total_tax`` when taxes were included), in the shop currency of their
+    (``subtotal`` less ``total_tax`` when ``subtotals_include_tax``, which follows the order's
+    ``taxes_included`` unless the profile says otherwise), in the shop currency of their
     ``*_set`` MoneyBags. Shipping is counted once (see ``_refunded_shipping``). Refunded duties and
     additional fees have no line of their own: they stay unitemised. A ``refund_discrepancy``
     adjustment (order perspective: negative = more money back than itemised) stays unitemised when
@@ -435,7 +438,7 @@ def to_refund(payload: Mapping[str, Any]) -> Refund:
     )
     if not currency:
         raise ReviewError(f"Shopify refund {refund_id} has no currency (no transactions and none injected)")
-    inclusive = bool(payload.get("taxes_included"))
+    inclusive = bool(payload.get("taxes_included")) if subtotals_include_tax is None else subtotals_include_tax
 
     lines: list[list[Any]] = []
     for item in payload.get("refund_line_items") or ():

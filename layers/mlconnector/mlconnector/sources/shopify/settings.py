@@ -53,6 +53,14 @@ class ShopifySettings(BaseModel):
     bucket_headroom: int = Field(default=4, ge=0, description="Keep this many calls free in the leaky bucket")
     leak_rate_per_second: float = Field(default=2.0, gt=0, description="The plan's REST leak rate (2 Standard)")
     token_refresh_margin_seconds: int = Field(default=300, ge=0, description="Refresh this long before expiry")
+    refund_subtotals: Literal["as_order_prices", "tax_exclusive"] = Field(
+        default="as_order_prices",
+        description=(
+            "What a refund's line and shipping subtotals hold: 'as_order_prices' = tax included when the order's "
+            "taxes_included is true, as the order's prices are (no published Shopify example shows a tax-inclusive "
+            "refund); 'tax_exclusive' = never tax included"
+        ),
+    )
 
     @field_validator("shop_domain")
     @classmethod

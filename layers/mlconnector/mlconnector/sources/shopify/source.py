@@ -181,7 +181,7 @@ class ShopifySource(StoreSource):
         """
         if "order_transactions" not in payload:
             payload = self._refund_context(payload)
-        return mapping.to_refund(payload)
+        return mapping.to_refund(payload, False if self.settings.refund_subtotals == "tax_exclusive" else None)
 
     def to_customer(self, payload: dict[str, Any]) -> Customer:
         return mapping.to_customer(payload)
