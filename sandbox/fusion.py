@@ -1,19 +1,29 @@
-"""An Oracle Fusion Cloud ERP simulator (WSGI): IAM token endpoint plus the REST resources the
-connector uses.
+"""An Oracle Fusion Cloud ERP simulator (WSGI): IAM token endpoint, the REST resources the connector uses and
+the CustomerAccountService SOAP endpoint.
 
-Served: ``POST /oauth2/v1/token`` (client credentials, HTTP Basic client auth, tokens with a
-configurable lifetime), and under ``/fscmRestApi/resources/<version>/``: ``receivablesInvoices``,
-``receivablesCreditMemos``, ``standardReceipts`` and ``accountCombinationsLOV``; under
-``/crmRestApi/resources/<version>/``: ``hubOrganizations``. Behaviour follows Fusion where it is
-known: ``REST-Framework-Version`` checked and echoed, collections with ``items``/``count``/
-``hasMore``/``limit``/``offset`` (``totalResults`` when asked), ``q=`` in both the version-1 (``;``)
-and expression (``and``) syntax, POST bodies as ``application/vnd.oracle.adf.resourceitem+json``,
-errors as plain text (framework < 4) or ``o:errorDetails`` JSON (framework >= 4), a duplicate
+Served: ``POST /oauth2/v1/token`` (client credentials, HTTP Basic client auth, tokens with a configurable
+lifetime); under ``/fscmRestApi/resources/<version>/``: ``receivablesInvoices``, ``receivablesCreditMemos``,
+``standardReceipts``, ``accountCombinationsLOV`` and ``receivablesCustomerAccountSiteActivities`` (finder
+``CustomerAccountSiteActivitiesFinder``); under ``/crmRestApi/resources/<version>/``: ``hubOrganizations`` (and its
+``Address`` child); and ``POST /crmService/CustomerAccountService`` (``mergeCustomerAccount``).
+
+Every request body is checked against Oracle's documented attributes as transcribed in ``tests/contracts/fusion``
+(names, nesting, types, lengths, required): an attribute Oracle does not document for the resource is refused
+with HTTP 400, as Fusion refuses it. Customers follow Fusion's model: ``hubOrganizations`` creates the party and
+its party sites only; the customer account, account site and BILL_TO use come from CustomerAccountService; an
+invoice's BillToCustomerNumber must be an account and its BillToSite one of the account's bill-to sites (the
+primary one when absent). Tax is entered (``receivablesInvoiceLineTaxLines`` under a line, Tax distributions
+naming ``DetailedTaxLineNumber``) or calculated from the line's ``TaxClassificationCode``; freight is allocated to a
+line (``AllocatedFreightAmount``) with Freight distributions. Credit memos are on account: they leave the invoice's
+balance as it was.
+
+Protocol as Fusion: ``REST-Framework-Version`` checked and echoed, collections with ``items``/``count``/
+``hasMore``/``limit``/``offset`` (``totalResults`` when asked), ``q=`` in both the version-1 (``;``) and expression
+(``and``) syntax, errors as plain text (framework < 4) or ``o:errorDetails`` JSON (framework >= 4), a duplicate
 transaction number within a transaction source refused with HTTP 400.
 
-Simplifications, on purpose: remittance references apply a receipt to its invoice synchronously
-(Fusion's AutoMatch runs later), and ``hubOrganizations`` also creates the customer account whose
-``AccountNumber`` it is given (a real pod creates accounts through CustomerAccountService).
+Simplifications, on purpose: remittance references apply a receipt to its invoice synchronously (Fusion's
+AutoMatch runs later); calculated tax is line amount times the classification's rate, rounded half up.
 Fault injection: ``force_429_next``, ``force_503_next``, ``expire_tokens``, ``latency_seconds``,
 ``timeout_after_commit_first_attempt``.
 """
@@ -33,17 +43,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
+from xml.sax.saxutils import escape
 
+from defusedxml import ElementTree
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from sandbox.contracts import contract_json
 from sandbox.runner import answer_after, arrival
 
 RESOURCE_VERSIONS = frozenset({"11.13.18.05", "latest"})
 RESOURCE_ITEM = "application/vnd.oracle.adf.resourceitem+json"
 ERROR_JSON = "application/vnd.oracle.adf.error+json"
+SOAP_PATH = "/crmService/CustomerAccountService"
 
 DEFAULT_COMBINATIONS = frozenset(
     {
@@ -91,6 +105,12 @@ class FusionState:
     payment_terms: set[str] = field(default_factory=lambda: {"IMMEDIATE", "30 NET"})
     receipt_methods: set[str] = field(default_factory=lambda: {"WEB CARD"})
     bank_accounts: set[str] = field(default_factory=lambda: {"10271-000123"})
+    #: Reference data sets an account site may be created in (CustomerAccountService SetId).
+    set_ids: set[int] = field(default_factory=lambda: {202})
+    #: (TaxRegimeCode, TaxRateCode) pairs entered tax lines may name.
+    tax_rate_codes: set[tuple[str, str]] = field(default_factory=lambda: {("US SALES TAX", "US STANDARD")})
+    #: TaxClassificationCode → rate Fusion calculates with.
+    tax_classifications: dict[str, Decimal] = field(default_factory=lambda: {"US STANDARD": Decimal("0.10")})
     chart_of_accounts_id: int = 101
     segment_separator: str = "-"
     #: Enabled account combinations; ``disabled_combinations`` exist but are disabled.
@@ -109,12 +129,13 @@ class FusionState:
     _invoices: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _credit_memos: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _receipts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
-    _customers: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _parties: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _accounts: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _tokens: dict[str, float] = field(default_factory=dict, repr=False)
     _force: dict[int, int] = field(default_factory=dict, repr=False)
     _timed_out: set[tuple[str, str]] = field(default_factory=set, repr=False)
     _ids: Iterable[int] = field(default_factory=lambda: itertools.count(300000001000001), repr=False)
-    _party_numbers: Iterable[int] = field(default_factory=lambda: itertools.count(100001), repr=False)
+    _numbers: Iterable[int] = field(default_factory=lambda: itertools.count(100001), repr=False)
 
     # -- knobs ----------------------------------------------------------------------------------
 
@@ -141,6 +162,10 @@ class FusionState:
         with self.lock:
             return next(self._ids)  # type: ignore[call-overload]
 
+    def next_number(self) -> int:
+        with self.lock:
+            return next(self._numbers)  # type: ignore[call-overload]
+
     # -- accessors --------------------------------------------------------------------------------
 
     @property
@@ -160,13 +185,37 @@ class FusionState:
 
     @property
     def customers(self) -> list[dict[str, Any]]:
+        """The organization parties (hubOrganizations)."""
         with self.lock:
-            return copy.deepcopy(list(self._customers.values()))
+            return copy.deepcopy(list(self._parties.values()))
+
+    @property
+    def accounts(self) -> list[dict[str, Any]]:
+        """The customer accounts with their bill-to sites."""
+        with self.lock:
+            return copy.deepcopy(list(self._accounts.values()))
 
     def invoice(self, number: str) -> dict[str, Any] | None:
         with self.lock:
             found = [i for i in self._invoices.values() if i["TransactionNumber"] == number]
             return copy.deepcopy(found[0]) if found else None
+
+    def add_party(self, name: str, *, email: str = "", source_system: str = "", reference: str = "") -> dict[str, Any]:
+        """Seed an organization party with one address (party site), as set up by hand or by another integration."""
+        with self.lock:
+            party_id = self.next_id()
+            row = {
+                "PartyId": party_id,
+                "PartyNumber": f"CDRM_{self.next_number()}",
+                "OrganizationName": name,
+                "EmailAddress": email,
+                "SourceSystem": source_system,
+                "SourceSystemReferenceValue": reference,
+                "CreatedBy": "SETUP.USER",
+                "Address": [self._party_site({"Address1": "1 Setup Street", "Country": "US"})],
+            }
+            self._parties[party_id] = row
+            return copy.deepcopy(row)
 
     def add_customer(
         self,
@@ -177,21 +226,53 @@ class FusionState:
         source_system: str = "",
         reference: str = "",
     ) -> dict[str, Any]:
-        """Seed a customer that already exists in Fusion (set up by hand, or by another integration)."""
+        """Seed a customer that already exists in Fusion: party, account and one bill-to site."""
         with self.lock:
-            party_id = self.next_id()
+            party = self.add_party(name, email=email, source_system=source_system, reference=reference)
+            return self.add_account(party["PartyId"], party["Address"][0]["AddressId"], account_number)
+
+    def add_account(self, party_id: int, party_site_id: int, account_number: str | None = None) -> dict[str, Any]:
+        """A customer account of the party with a BILL_TO site on one of its party sites."""
+        with self.lock:
+            account_id = self.next_id()
             row = {
+                "CustomerAccountId": account_id,
+                "AccountNumber": account_number or str(self.next_number()),
                 "PartyId": party_id,
-                "PartyNumber": f"CDRM_{next(self._party_numbers)}",  # type: ignore[call-overload]
-                "OrganizationName": name,
-                "EmailAddress": email,
-                "AccountNumber": account_number,
-                "SourceSystem": source_system,
-                "SourceSystemReferenceValue": reference,
-                "CreatedBy": "SETUP.USER",
+                "sites": [],
             }
-            self._customers[party_id] = row
-            return copy.deepcopy(row)
+            self._accounts[account_id] = row
+            self.add_bill_to_site(row["AccountNumber"], party_site_id)
+            return copy.deepcopy(self._accounts[account_id])
+
+    def add_bill_to_site(self, account_number: str, party_site_id: int | None = None) -> str:
+        """Another bill-to site on the account (a new party site of its party when none is named); its number."""
+        with self.lock:
+            account = self.account(account_number)
+            if account is None:
+                raise KeyError(account_number)
+            party = self._parties[account["PartyId"]]
+            if party_site_id is None:
+                party["Address"].append(self._party_site({"Address1": "2 Second Street", "Country": "US"}))
+                party_site_id = party["Address"][-1]["AddressId"]
+            site = next(a for a in party["Address"] if a["AddressId"] == party_site_id)
+            account["sites"].append(
+                {
+                    "BillToSiteUseId": self.next_id(),
+                    "BillToSiteNumber": site["AddressNumber"],
+                    "BillToSiteAddress": site.get("Address1", ""),
+                    "PartySiteId": party_site_id,
+                    "Primary": not account["sites"],
+                }
+            )
+            return str(site["AddressNumber"])
+
+    def account(self, number: str) -> dict[str, Any] | None:
+        """The stored account (not a copy: callers hold the lock)."""
+        return next((a for a in self._accounts.values() if a["AccountNumber"] == number), None)
+
+    def _party_site(self, address: dict[str, Any]) -> dict[str, Any]:
+        return {**address, "AddressId": self.next_id(), "AddressNumber": str(self.next_number())}
 
     # -- tokens -----------------------------------------------------------------------------------
 
@@ -343,6 +424,74 @@ def parse_q(q: str, framework: int, attributes: set[str]) -> dict[str, str]:
     return conditions
 
 
+def parse_finder(spec: str, resource: Any) -> dict[str, str]:
+    """``{attribute: value}`` of ``finder=Name;Attr=value;...`` for a resource that has that finder."""
+    name, *pairs = spec.split(";")
+    if resource.finder is None or name != resource.finder[0]:
+        raise FusionError(400, f"The finder {name} isn't available for this resource.")
+    conditions = {}
+    for pair in pairs:
+        attribute, sep, value = pair.partition("=")
+        if not sep or attribute not in resource.finder[1]:
+            raise FusionError(400, f"The finder attribute {attribute} isn't valid for {name}.")
+        conditions[attribute] = value
+    if not conditions:
+        raise FusionError(400, f"The finder {name} needs at least one of {sorted(resource.finder[1])}.")
+    return conditions
+
+
+# -- Oracle's documented attributes (tests/contracts/fusion) -------------------------------------
+
+
+def _check_value(name: str, value: Any, spec: dict[str, Any], where: str) -> None:
+    kind = spec.get("type")
+    if value is None:
+        return
+    if kind in ("string", "date") and not isinstance(value, str):
+        raise FusionError(400, f"The value of the attribute {name} in {where} must be a string.")
+    if kind == "date":
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise FusionError(400, f"The value {value} of the attribute {name} isn't a valid date.") from None
+    if kind in ("number", "integer"):
+        if isinstance(value, bool | float) or not isinstance(value, int | Decimal | str):
+            raise FusionError(400, f"The value of the attribute {name} in {where} must be a number.")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise FusionError(400, f"The value {value!r} of the attribute {name} isn't a number.") from None
+        if kind == "integer" and number != number.to_integral_value():
+            raise FusionError(400, f"The value {value} of the attribute {name} must be an integer.")
+    if "maxLength" in spec and isinstance(value, str) and len(value) > spec["maxLength"]:
+        raise FusionError(400, f"The value of the attribute {name} exceeds the maximum length {spec['maxLength']}.")
+    if "enum" in spec and value not in spec["enum"]:
+        raise FusionError(400, f"The value {value} of the attribute {name} isn't valid.")
+
+
+def check_attributes(contract: dict[str, Any], body: dict[str, Any], attributes: dict[str, Any], where: str) -> None:
+    """Refuse what Oracle does not document for the resource: unknown names, wrong types, lengths, missing required."""
+    for name, value in body.items():
+        spec = attributes.get(name)
+        if spec is None:
+            raise FusionError(400, f"The attribute {name} isn't valid for the resource {where}.", "ADF-UNKNOWN-ATTR")
+        if spec.get("type") == "array":
+            if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+                raise FusionError(400, f"The child {name} of {where} must be an array of objects.")
+            for item in value:
+                check_attributes(contract, item, contract["children"][spec["child"]], spec["child"])
+        else:
+            _check_value(name, value, spec, where)
+    for name, spec in attributes.items():
+        if spec.get("required") and body.get(name) in (None, ""):
+            raise FusionError(400, f"The attribute {name} is required.", "ORA-REQUIRED")
+
+
+def checked(resource: str, body: dict[str, Any]) -> None:
+    contract = contract_json("fusion", f"{resource}.json")
+    check_attributes(contract, body, contract["attributes"], resource)
+
+
 # -- resources ----------------------------------------------------------------------------------
 
 
@@ -354,6 +503,43 @@ class _Resource:
     children: tuple[str, ...] = ()
     create: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     natural_key: Callable[[dict[str, Any]], str] = lambda body: ""
+    finder: tuple[str, frozenset[str]] | None = None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """Where an invoice and a credit memo differ in Oracle's names."""
+
+    name: str
+    lines: str
+    tax_lines: str
+    distributions: str
+    distribution_line: str
+    quantity: str
+    currency: str
+    credit: bool
+
+
+INVOICE = _Kind(
+    "invoice",
+    "receivablesInvoiceLines",
+    "receivablesInvoiceLineTaxLines",
+    "receivablesInvoiceDistributions",
+    "InvoiceLineNumber",
+    "Quantity",
+    "InvoiceCurrencyCode",
+    False,
+)
+CREDIT_MEMO = _Kind(
+    "credit memo",
+    "receivablesCreditMemoLines",
+    "receivablesCreditMemoLineTaxLines",
+    "receivablesCreditMemoDistributions",
+    "CreditMemoLineNumber",
+    "LineQuantityCredit",
+    "CreditMemoCurrency",
+    True,
+)
 
 
 class _Pod:
@@ -370,20 +556,120 @@ class _Pod:
             for row in itertools.chain(s._invoices.values(), s._credit_memos.values())
         )
 
-    def _customer_by_account(self, number: str) -> dict[str, Any] | None:
-        return next((c for c in self.state._customers.values() if c.get("AccountNumber") == number), None)
-
     def _combination_ok(self, combo: str) -> None:
         if combo not in self.state.valid_combinations:
             state = "is disabled" if combo in self.state.disabled_combinations else "isn't valid"
             raise FusionError(400, f"The account combination {combo} {state}.", "GL-COMBINATION")
 
-    def _transaction(self, body: dict[str, Any], *, credit: bool) -> dict[str, Any]:
+    def _bill_to(self, body: dict[str, Any], number_field: str, site_field: str) -> tuple[str, str]:
+        number = _text(body, number_field)
+        account = self.state.account(number)
+        if account is None:
+            raise FusionError(400, f"The bill-to customer account {number} isn't valid.", "AR-CUSTOMER")
+        sites = [site["BillToSiteNumber"] for site in account["sites"]]
+        site = _text(body, site_field, required=False)
+        if site and site not in sites:
+            raise FusionError(400, f"The bill-to site {site} isn't a bill-to site of account {number}.", "AR-SITE")
+        if not site:
+            site = next(s["BillToSiteNumber"] for s in account["sites"] if s["Primary"])
+        return number, site
+
+    def _lines(self, body: dict[str, Any], kind: _Kind, minor: Decimal, currency: str) -> list[dict[str, Any]]:
+        """Each line with its amount, freight and tax lines (entered, or calculated from TaxClassificationCode)."""
+        lines = body.get(kind.lines) or []
+        if not lines:
+            raise FusionError(400, f"A {kind.name} needs at least one line.")
+        out: list[dict[str, Any]] = []
+        for line in lines:
+            number = int(_number(line, "LineNumber") or 0)
+            if any(o["LineNumber"] == number for o in out):
+                raise FusionError(400, f"Line number {number} appears twice.")
+            amount = (_number(line, kind.quantity) or Decimal(0)) * (_number(line, "UnitSellingPrice") or Decimal(0))
+            if amount != amount.quantize(minor):
+                raise FusionError(400, f"Line {number}: the amount {amount} exceeds the precision of {currency}.")
+            if kind.credit and amount > 0:
+                raise FusionError(400, f"Line {number}: a credit memo line amount must be negative.")
+            freight = _number(line, "AllocatedFreightAmount", required=False) or Decimal(0)
+            taxes = []
+            for tax in line.get(kind.tax_lines) or []:
+                pair = (_text(tax, "TaxRegimeCode"), _text(tax, "TaxRateCode"))
+                if pair not in self.state.tax_rate_codes:
+                    raise FusionError(400, f"The tax rate code {pair[1]} isn't valid for tax regime {pair[0]}.", "ZX")
+                tax_amount = _number(tax, "TaxAmount")
+                assert tax_amount is not None
+                if tax_amount != tax_amount.quantize(minor):
+                    raise FusionError(400, f"Line {number}: the tax amount {tax_amount} exceeds the precision.")
+                taxes.append(tax_amount)
+            classification = _text(line, "TaxClassificationCode", required=False)
+            if classification and not taxes:
+                rate = self.state.tax_classifications.get(classification)
+                if rate is None:
+                    raise FusionError(400, f"The tax classification code {classification} isn't valid.", "ZX")
+                calculated = (amount * rate).quantize(minor, rounding=ROUND_HALF_UP)
+                if calculated:
+                    taxes.append(calculated)
+            out.append(
+                {**line, "LineNumber": number, "Amount": amount.quantize(minor), "Freight": freight, "__taxes": taxes}
+            )
+        return out
+
+    def _check_distributions(
+        self, body: dict[str, Any], kind: _Kind, lines: list[dict[str, Any]], total: Decimal, minor: Decimal
+    ) -> None:
+        dists = body.get(kind.distributions) or []
+        if not dists:
+            return  # AutoAccounting derives them
+        by_line = {line["LineNumber"]: line for line in lines}
+        sums: dict[tuple[int, str, int], Decimal] = {}
+        receivable: list[dict[str, Any]] = []
+        for dist in dists:
+            klass = _text(dist, "AccountClass")
+            self._combination_ok(_text(dist, "AccountCombination"))
+            if klass == "Receivable":
+                receivable.append(dist)
+                continue
+            amount = _number(dist, "Amount")
+            assert amount is not None
+            if amount != amount.quantize(minor):
+                raise FusionError(400, f"The distribution amount {amount} exceeds the precision.")
+            ref = dist.get(kind.distribution_line)
+            if ref is None or int(ref) not in by_line:
+                raise FusionError(400, f"A {klass} distribution must name an existing {kind.distribution_line}.")
+            tax_line = int(dist.get("DetailedTaxLineNumber") or 0)
+            if klass == "Tax" and not 1 <= tax_line <= len(by_line[int(ref)]["__taxes"]):
+                raise FusionError(400, f"A Tax distribution must name a DetailedTaxLineNumber of line {ref}.")
+            if klass != "Tax" and tax_line:
+                raise FusionError(400, "Only a Tax distribution names a DetailedTaxLineNumber.")
+            key = (int(ref), klass, tax_line)
+            sums[key] = sums.get(key, Decimal(0)) + amount
+        for number, line in by_line.items():
+            expected = {(number, "Revenue", 0): line["Amount"]}
+            if line["Freight"]:
+                expected[(number, "Freight", 0)] = line["Freight"]
+            for index, tax in enumerate(line["__taxes"], start=1):
+                expected[(number, "Tax", index)] = tax
+            for key, amount in expected.items():
+                given = sums.get(key, Decimal(0))
+                if given != amount and not (key[1] == "Tax" and key not in sums):
+                    raise FusionError(400, f"The {key[1]} distributions of line {number} total {given}, not {amount}.")
+        extra = [key for key in sums if key[1] == "Freight" and not by_line[key[0]]["Freight"]]
+        if extra:
+            raise FusionError(400, f"Line {extra[0][0]} has a Freight distribution but no freight amount.")
+        if len(receivable) != 1:
+            raise FusionError(400, f"A {kind.name} needs exactly one Receivable distribution.")
+        percent = _number(receivable[0], "Percent", required=False)
+        amount = _number(receivable[0], "Amount", required=False)
+        if (percent is None) == (amount is None) or (percent is not None and percent != 100):
+            raise FusionError(400, "The Receivable distribution takes its Amount or a Percent of 100.")
+        if amount is not None and amount != total:
+            raise FusionError(400, f"The Receivable distribution {amount} doesn't equal the {kind.name} total {total}.")
+
+    def _transaction(self, body: dict[str, Any], kind: _Kind) -> dict[str, Any]:
         s = self.state
-        kind = "credit memo" if credit else "invoice"
+        checked("receivablesCreditMemos" if kind.credit else "receivablesInvoices", body)
         bu = _one_of(body, "BusinessUnit", s.business_units)
         source = _one_of(body, "TransactionSource", s.transaction_sources)
-        _one_of(body, "TransactionType", s.credit_memo_types if credit else s.invoice_types)
+        _one_of(body, "TransactionType", s.credit_memo_types if kind.credit else s.invoice_types)
         number = _text(body, "TransactionNumber")
         if self._number_taken(source, number):
             raise FusionError(
@@ -393,117 +679,54 @@ class _Pod:
                 "AR-DUPLICATE-TRX-NUMBER",
             )
         _date(body, "TransactionDate")
-        _date(body, "AccountingDate", required=False)
-        customer_number = _text(body, "BillToCustomerNumber")
-        if self._customer_by_account(customer_number) is None:
-            raise FusionError(400, f"The bill-to customer account {customer_number} isn't valid.", "AR-CUSTOMER")
-        currency_field = "CreditMemoCurrencyCode" if credit else "InvoiceCurrencyCode"
-        currency = _text(body, currency_field).upper()
-        if currency != s.ledger_currency and _text(body, "ConversionRateType") == "User":
+        account, site = self._bill_to(body, "BillToCustomerNumber", "BillToSite")
+        currency = _text(body, kind.currency).upper()
+        if currency != s.ledger_currency and _text(body, "ConversionRateType", required=False) == "User":
             rate = _number(body, "ConversionRate")
             if rate is None or rate <= 0:
                 raise FusionError(400, "The conversion rate must be greater than zero.")
-        if not credit:
+        if not kind.credit and body.get("PaymentTerms") is not None:
             _one_of(body, "PaymentTerms", s.payment_terms)
         minor = _precision(currency)
-
-        line_key = "receivablesCreditMemoLines" if credit else "receivablesInvoiceLines"
-        dist_key = "receivablesCreditMemoDistributions" if credit else "receivablesInvoiceDistributions"
-        dist_line = "CreditMemoLineNumber" if credit else "InvoiceLineNumber"
-        qty_field = "LineQuantityCredit" if credit else "Quantity"
-        lines = body.get(line_key) or []
-        if not isinstance(lines, list) or not lines:
-            raise FusionError(400, f"A {kind} needs at least one line.")
-        amounts: dict[int, Decimal] = {}
-        stored_lines = []
-        for line in lines:
-            number_ = int(_number(line, "LineNumber") or 0)
-            if number_ in amounts:
-                raise FusionError(400, f"Line number {number_} appears twice.")
-            quantity = _number(line, qty_field)
-            price = _number(line, "UnitSellingPrice")
-            assert quantity is not None and price is not None
-            amount = quantity * price
-            if amount != amount.quantize(minor):
-                raise FusionError(400, f"Line {number_}: the amount {amount} exceeds the precision of {currency}.")
-            if credit and amount > 0:
-                raise FusionError(400, f"Line {number_}: a credit memo line amount must be negative.")
-            amounts[number_] = amount.quantize(minor)
-            stored_lines.append({**line, "LineNumber": number_, "Amount": amounts[number_]})
-        lines_total = sum(amounts.values(), Decimal(0))
-
-        dists = body.get(dist_key) or []
-        tax_total = Decimal(0)
-        if dists:
-            per_line: dict[int, Decimal] = dict.fromkeys(amounts, Decimal(0))
-            receivable: list[Decimal] = []
-            for dist in dists:
-                klass = _text(dist, "AccountClass")
-                if klass not in ("Revenue", "Freight", "Tax", "Receivable"):
-                    raise FusionError(400, f"The value {klass} of the attribute AccountClass isn't valid.")
-                self._combination_ok(_text(dist, "AccountCombination"))
-                amount = _number(dist, "Amount")
-                assert amount is not None
-                if amount != amount.quantize(minor):
-                    raise FusionError(400, f"The distribution amount {amount} exceeds the precision of {currency}.")
-                if klass == "Receivable":
-                    receivable.append(amount)
-                elif klass == "Tax":
-                    tax_total += amount
-                else:
-                    ref = dist.get(dist_line)
-                    if ref is None or int(ref) not in per_line:
-                        raise FusionError(400, f"A {klass} distribution must name an existing {dist_line}.")
-                    per_line[int(ref)] += amount
-            for n, total in per_line.items():
-                if total != amounts[n]:
-                    raise FusionError(
-                        400, f"The distributions of line {n} total {total}, not the line amount {amounts[n]}."
-                    )
-            if len(receivable) != 1:
-                raise FusionError(400, f"A {kind} needs exactly one Receivable distribution.")
-            if receivable[0] != lines_total + tax_total:
-                raise FusionError(
-                    400,
-                    f"The Receivable distribution {receivable[0]} doesn't equal the {kind} total "
-                    f"{lines_total + tax_total}.",
-                )
-        total = lines_total + tax_total
-        row = {
-            key: value
-            for key, value in body.items()
-            if key not in (line_key, dist_key) and not isinstance(value, list | dict)
-        }
+        lines = self._lines(body, kind, minor, currency)
+        total = sum((line["Amount"] + line["Freight"] + sum(line["__taxes"], Decimal(0)) for line in lines), Decimal(0))
+        self._check_distributions(body, kind, lines, total, minor)
+        row = {key: value for key, value in body.items() if not isinstance(value, list | dict)}
         row.update(
             {
                 "CustomerTransactionId": s.next_id(),
                 "BusinessUnit": bu,
                 "TransactionSource": source,
                 "TransactionNumber": number,
-                currency_field: currency,
+                "BillToCustomerNumber": account,
+                "BillToSite": site,
+                kind.currency: currency,
                 "EnteredAmount": total,
-                "InvoiceStatus": "Complete",
+                "TaxAmount": sum((sum(line["__taxes"], Decimal(0)) for line in lines), Decimal(0)),
                 "CreatedBy": "MLC.INTEGRATION",
-                line_key: stored_lines,
-                dist_key: copy.deepcopy(dists),
+                kind.lines: [{k: v for k, v in line.items() if not k.startswith("__")} for line in lines],
+                kind.distributions: copy.deepcopy(body.get(kind.distributions) or []),
             }
         )
-        if not credit:
-            row["InvoiceBalanceAmount"] = total
+        if kind.credit:  # on account: nothing applies it to an invoice
+            row.update({"CreditMemoStatus": "Complete", "TransactionBalanceDue": total})
+        else:
+            row.update({"InvoiceStatus": "Complete", "InvoiceBalanceAmount": total})
         return row
 
     def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
-        row = self._transaction(body, credit=False)
+        row = self._transaction(body, INVOICE)
         self.state._invoices[row["CustomerTransactionId"]] = row
         return row
 
     def create_credit_memo(self, body: dict[str, Any]) -> dict[str, Any]:
-        row = self._transaction(body, credit=True)
+        row = self._transaction(body, CREDIT_MEMO)
         self.state._credit_memos[row["CustomerTransactionId"]] = row
         return row
 
     def create_receipt(self, body: dict[str, Any]) -> dict[str, Any]:
         s = self.state
+        checked("standardReceipts", body)
         number = _text(body, "ReceiptNumber")
         _one_of(body, "ReceiptMethod", s.receipt_methods)
         bu = _one_of(body, "BusinessUnit", s.business_units)
@@ -513,10 +736,9 @@ class _Pod:
         currency = _text(body, "Currency").upper()
         if amount <= 0 or amount != amount.quantize(_precision(currency)):
             raise FusionError(400, f"The receipt amount {amount} isn't valid for {currency}.")
-        _date(body, "ReceiptDate")
-        customer = _text(body, "CustomerAccountNumber", required=False)
-        if customer and self._customer_by_account(customer) is None:
-            raise FusionError(400, f"The customer account {customer} isn't valid.")
+        _date(body, "ReceiptDate", required=False)
+        if body.get("CustomerAccountNumber"):
+            self._bill_to(body, "CustomerAccountNumber", "CustomerSite")
         if any(r["ReceiptNumber"] == number and r["BusinessUnit"] == bu for r in s._receipts.values()):
             raise FusionError(
                 400, f"The receipt number {number} already exists for this business unit.", "AR-DUPLICATE-RECEIPT"
@@ -563,33 +785,65 @@ class _Pod:
         return row
 
     def create_organization(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The party and its party sites: hubOrganizations creates no customer account."""
         s = self.state
-        name = _text(body, "OrganizationName")
+        checked("hubOrganizations", body)
         system = _text(body, "SourceSystem", required=False)
         reference = _text(body, "SourceSystemReferenceValue", required=False)
         if bool(system) != bool(reference):
             raise FusionError(400, "SourceSystem and SourceSystemReferenceValue go together.")
-        for row in s._customers.values():
+        for row in s._parties.values():
             if system and row.get("SourceSystem") == system and row.get("SourceSystemReferenceValue") == reference:
                 raise FusionError(
                     400, f"The source system reference {system}/{reference} already exists.", "HZ-DUPLICATE-OSR"
                 )
-        account = _text(body, "AccountNumber", required=False)
-        if account and self._customer_by_account(account) is not None:
-            raise FusionError(400, f"The account number {account} already exists.", "HZ-DUPLICATE-ACCOUNT")
         party_id = s.next_id()
         row = {key: value for key, value in body.items() if not isinstance(value, list | dict)}
         row.update(
             {
                 "PartyId": party_id,
-                "PartyNumber": f"CDRM_{next(s._party_numbers)}",  # type: ignore[call-overload]
-                "OrganizationName": name,
-                "AccountNumber": account or f"ACC{party_id}",
+                "PartyNumber": f"CDRM_{s.next_number()}",
                 "CreatedBy": "MLC.INTEGRATION",
+                "Address": [s._party_site(address) for address in body.get("Address") or []],
             }
         )
-        s._customers[party_id] = row
+        s._parties[party_id] = row
         return row
+
+    def merge_customer_account(self, account: dict[str, Any]) -> dict[str, Any]:
+        """CustomerAccountService: the party's account with its site and site uses (BILL_TO makes a bill-to site)."""
+        s = self.state
+        party = s._parties.get(int(account["PartyId"]))
+        if party is None:
+            raise FusionError(500, f"The party {account['PartyId']} doesn't exist.")
+        site = account["CustomerAccountSite"]
+        party_site = int(site["PartySiteId"])
+        if not any(a["AddressId"] == party_site for a in party["Address"]):
+            raise FusionError(500, f"The party site {party_site} doesn't belong to party {party['PartyId']}.")
+        if int(site["SetId"]) not in s.set_ids:
+            raise FusionError(500, f"The reference data set {site['SetId']} isn't valid.")
+        uses = {use["SiteUseCode"] for use in site["CustomerAccountSiteUse"]}
+        if "BILL_TO" not in uses:
+            raise FusionError(500, "The account site has no BILL_TO site use; receivables can't bill it.")
+        return s.add_account(party["PartyId"], party_site)
+
+    def site_activities(self) -> dict[int, dict[str, Any]]:
+        rows = {}
+        for account in self.state._accounts.values():
+            party = self.state._parties[account["PartyId"]]
+            for site in account["sites"]:
+                rows[site["BillToSiteUseId"]] = {
+                    "BillToSiteUseId": site["BillToSiteUseId"],
+                    "BillToSiteNumber": site["BillToSiteNumber"],
+                    "BillToSiteAddress": site["BillToSiteAddress"],
+                    "AccountNumber": account["AccountNumber"],
+                    "AccountId": account["CustomerAccountId"],
+                    "CustomerName": party["OrganizationName"],
+                    "CustomerId": party["PartyId"],
+                    "TaxRegistrationNumber": None,
+                    "TaxpayerIdentificationNumber": None,
+                }
+        return rows
 
     def combinations(self) -> dict[int, dict[str, Any]]:
         s = self.state
@@ -611,15 +865,91 @@ class _Pod:
         return rows
 
 
+# -- CustomerAccountService (SOAP) ---------------------------------------------------------------
+
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+def _soap_tree(element: Any, spec: dict[str, Any], namespaces: dict[str, str]) -> dict[str, Any]:
+    """The element's children as a dict, refusing any element the documented use case does not have."""
+    allowed = {}
+    for qualified, child_spec in spec.items():
+        if ":" in qualified:
+            prefix, _, local = qualified.partition(":")
+            allowed[f"{{{namespaces[prefix]}}}{local}"] = (local, child_spec)
+    out: dict[str, Any] = {}
+    for child in element:
+        if child.tag not in allowed:
+            raise FusionError(500, f"Unknown element {child.tag} in {element.tag.rpartition('}')[2]}.")
+        local, child_spec = allowed[child.tag]
+        nested = {k: v for k, v in child_spec.items() if ":" in k}
+        value: Any = _soap_tree(child, child_spec, namespaces) if nested else (child.text or "").strip()
+        if not nested:
+            _check_soap_value(local, value, child_spec)
+        if child_spec.get("repeats"):
+            out.setdefault(local, []).append(value)
+        else:
+            out[local] = value
+    for qualified, child_spec in spec.items():
+        local = qualified.partition(":")[2]
+        if ":" in qualified and child_spec.get("required") and local not in out:
+            raise FusionError(500, f"The element {local} is required in {element.tag.rpartition('}')[2]}.")
+    return out
+
+
+def _check_soap_value(name: str, value: str, spec: dict[str, Any]) -> None:
+    if spec.get("type") == "long" and not value.isdigit():
+        raise FusionError(500, f"The value {value!r} of {name} isn't a long.")
+    if "enum" in spec and value not in spec["enum"]:
+        raise FusionError(500, f"The value {value} of {name} isn't valid.")
+
+
+def parse_merge_customer_account(raw: bytes) -> dict[str, Any]:
+    contract = contract_json("fusion", "customerAccountService.json")
+    namespaces = contract["namespaces"]
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError:
+        raise FusionError(500, "The request isn't well-formed XML.") from None
+    body = root.find(f"{{{SOAP_ENV}}}Body")
+    operation = f"{{{namespaces['typ']}}}{contract['operation']}"
+    if root.tag != f"{{{SOAP_ENV}}}Envelope" or body is None or len(body) != 1 or body[0].tag != operation:
+        raise FusionError(500, f"The body must hold one {contract['operation']} element.")
+    tree = _soap_tree(body[0], contract["request"]["children"], namespaces)
+    return tree["customerAccount"]
+
+
+def soap_answer(result: dict[str, Any]) -> str:
+    cus = "http://xmlns.oracle.com/apps/cdm/foundation/parties/customerAccountService/"
+    typ = "http://xmlns.oracle.com/apps/cdm/foundation/parties/customerAccountService/applicationModule/types/"
+    fields = "".join(f"<ns1:{k}>{escape(str(v))}</ns1:{k}>" for k, v in result.items())
+    return (
+        f'<env:Envelope xmlns:env="{SOAP_ENV}"><env:Body><ns0:mergeCustomerAccountResponse xmlns:ns0="{typ}">'
+        f'<ns2:result xmlns:ns2="{typ}" xmlns:ns1="{cus}">{fields}</ns2:result>'
+        "</ns0:mergeCustomerAccountResponse></env:Body></env:Envelope>"
+    )
+
+
+def soap_fault(message: str) -> str:
+    return (
+        f'<env:Envelope xmlns:env="{SOAP_ENV}"><env:Body><env:Fault><faultcode>env:Server</faultcode>'
+        f"<faultstring>{escape(message)}</faultstring></env:Fault></env:Body></env:Envelope>"
+    )
+
+
 def create_app(state: FusionState) -> Callable:
     """The WSGI application simulating ``state``'s Fusion pod."""
     pod = _Pod(state)
-    transaction_q = {"TransactionNumber", "BusinessUnit", "TransactionSource", "BillToCustomerNumber"}
+
+    def queryable(resource: str) -> set[str]:
+        return set(contract_json("fusion", f"{resource}.json")["queryable"])
+
+    sites = contract_json("fusion", "receivablesCustomerAccountSiteActivities.json")
     resources: dict[tuple[str, str], _Resource] = {
         ("fscmRestApi", "receivablesInvoices"): _Resource(
             lambda: state._invoices,
             "CustomerTransactionId",
-            transaction_q | {"CustomerTransactionId", "InvoiceStatus"},
+            queryable("receivablesInvoices"),
             ("receivablesInvoiceLines", "receivablesInvoiceDistributions"),
             pod.create_invoice,
             lambda body: f"trx:{body.get('TransactionSource')}:{body.get('TransactionNumber')}",
@@ -627,7 +957,7 @@ def create_app(state: FusionState) -> Callable:
         ("fscmRestApi", "receivablesCreditMemos"): _Resource(
             lambda: state._credit_memos,
             "CustomerTransactionId",
-            transaction_q | {"CustomerTransactionId", "CrossReference"},
+            queryable("receivablesCreditMemos"),
             ("receivablesCreditMemoLines", "receivablesCreditMemoDistributions"),
             pod.create_credit_memo,
             lambda body: f"trx:{body.get('TransactionSource')}:{body.get('TransactionNumber')}",
@@ -635,7 +965,7 @@ def create_app(state: FusionState) -> Callable:
         ("fscmRestApi", "standardReceipts"): _Resource(
             lambda: state._receipts,
             "StandardReceiptId",
-            {"ReceiptNumber", "BusinessUnit", "StandardReceiptId", "CustomerAccountNumber"},
+            queryable("standardReceipts"),
             ("remittanceReferences",),
             pod.create_receipt,
             lambda body: f"receipt:{body.get('BusinessUnit')}:{body.get('ReceiptNumber')}",
@@ -645,19 +975,17 @@ def create_app(state: FusionState) -> Callable:
             "_CODE_COMBINATION_ID",
             {"EnabledFlag", "_CHART_OF_ACCOUNTS_ID", "_CODE_COMBINATION_ID", "AccountType"},
         ),
+        ("fscmRestApi", "receivablesCustomerAccountSiteActivities"): _Resource(
+            pod.site_activities,
+            "BillToSiteUseId",
+            set(sites["item"]),
+            finder=(sites["finder"], frozenset(sites["finder_attributes"])),
+        ),
         ("crmRestApi", "hubOrganizations"): _Resource(
-            lambda: state._customers,
-            "PartyId",
-            {
-                "PartyId",
-                "PartyNumber",
-                "OrganizationName",
-                "EmailAddress",
-                "SourceSystem",
-                "SourceSystemReferenceValue",
-                "AccountNumber",
-            },
-            (),
+            lambda: state._parties,
+            "PartyNumber",
+            queryable("hubOrganizations"),
+            ("Address",),
             pod.create_organization,
             lambda body: f"org:{body.get('SourceSystem')}:{body.get('SourceSystemReferenceValue')}",
         ),
@@ -717,6 +1045,12 @@ def create_app(state: FusionState) -> Callable:
             raise FusionError(400, "The limit and offset parameters must be positive.")
         limit = min(limit, state.max_limit)
         conditions = parse_q(args["q"], framework, resource.queryable) if args.get("q") else {}
+        if args.get("finder"):
+            conditions.update(parse_finder(args["finder"], resource))
+        elif resource.finder is not None and not conditions:
+            raise FusionError(
+                400, f"The finder {resource.finder[0]} needs at least one of {sorted(resource.finder[1])}."
+            )
         with state.lock:
             rows = [
                 copy.deepcopy(row)
@@ -775,10 +1109,27 @@ def create_app(state: FusionState) -> Callable:
             time.sleep(state.timeout_after_commit_seconds)
         return respond(children_shape(committed, resource, framework), 201, framework, RESOURCE_ITEM)
 
+    def customer_account_service(request: Request) -> Response:
+        if not authorised(request):
+            state.count("unauthorised")
+            return Response("Unauthorized", 401, content_type="text/plain")
+        state.count("POST CustomerAccountService")
+        try:
+            account = parse_merge_customer_account(request.get_data())
+            with state.lock:
+                created = pod.merge_customer_account(account)
+        except FusionError as exc:
+            state.count("refused CustomerAccountService")
+            return Response(soap_fault(exc.message), 500, content_type="text/xml; charset=utf-8")
+        result = {k: created[k] for k in ("CustomerAccountId", "AccountNumber", "PartyId")}
+        return Response(soap_answer(result), 200, content_type="text/xml; charset=utf-8")
+
     def dispatch(request: Request) -> Response:
         path = request.path.rstrip("/")
         if path == "/oauth2/v1/token" and request.method == "POST":
             return token_endpoint(request)
+        if path == SOAP_PATH and request.method == "POST":
+            return customer_account_service(request)
         parts = path.strip("/").split("/")
         if len(parts) < 4 or parts[0] not in ("fscmRestApi", "crmRestApi") or parts[1] != "resources":
             return Response("Not Found", 404, content_type="text/plain")
@@ -817,15 +1168,19 @@ def create_app(state: FusionState) -> Callable:
                 return collection(request, resource, framework)
             if not rest and request.method == "POST" and resource.create is not None:
                 return create(request, resource, framework)
-            if len(rest) == 1 and request.method == "GET":
-                try:
-                    key = int(rest[0])
-                except ValueError:
-                    raise FusionError(404, f"The resource item {rest[0]} isn't available.") from None
+            if len(rest) in (1, 3) and request.method == "GET":
                 with state.lock:
-                    row = copy.deepcopy(resource.table().get(key))
+                    row = copy.deepcopy(
+                        next((r for r in resource.table().values() if str(r.get(resource.id_field)) == rest[0]), None)
+                    )
                 if row is None:
                     raise FusionError(404, f"The resource item {rest[0]} isn't available.")
+                if len(rest) == 3:
+                    if rest[1] != "child" or rest[2] not in resource.children:
+                        raise FusionError(404, f"The child {rest[-1]} isn't available.")
+                    items = row.get(rest[2]) or []
+                    body = {"items": items, "count": len(items), "hasMore": False, "limit": 25, "offset": 0}
+                    return respond(body, 200, framework)
                 return respond(children_shape(row, resource, framework), 200, framework, RESOURCE_ITEM)
             raise FusionError(405, f"The method {request.method} isn't allowed on {name}.")
         except FusionError as exc:
@@ -839,7 +1194,9 @@ def create_app(state: FusionState) -> Callable:
             response = dispatch(request)
         except HTTPException as exc:
             response = exc.get_response(environ)
-        resource_call = request.path.lstrip("/").startswith(("fscmRestApi/resources", "crmRestApi/resources"))
+        resource_call = request.path.lstrip("/").startswith(
+            ("fscmRestApi/resources", "crmRestApi/resources", "crmService")
+        )
         if state.latency_seconds and resource_call:  # not the token endpoint
             answer_after(state.latency_seconds, arrived)
         return response(environ, start_response)

@@ -12,14 +12,16 @@ from pydantic import ValidationError
 
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
-from mlconnector.models import Customer
+from mlconnector.models import Address, Customer
 from mlconnector.targets.fusion.mapping import (
-    account_number_for,
+    BillTo,
+    allocate,
     credit_memo_payload,
-    customer_payload,
+    customer_account_envelope,
     dumps,
     invoice_payload,
     loads,
+    organization_payload,
     q_filter,
     quantity_and_price,
     receipt_payload,
@@ -34,7 +36,12 @@ BASE = {
     "receipt_method": "WEB CARD",
     "remittance_bank_account_number": "10271-000123",
     "segment_defaults": {"COMPANY": "101", "COST_CENTER": "000"},
+    "customer_account_set_id": 202,
+    "tax_regime_code": "US SALES TAX",
+    "default_tax_rate_code": "US STANDARD",
 }
+C1 = BillTo("C-1")
+C = BillTo("C")
 
 
 def fusion_settings(**overrides) -> FusionSettings:
@@ -82,28 +89,70 @@ INVOICE_LINES = [
 ]
 
 
-def test_invoice_payload_lines_and_distributions():
-    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1001", INVOICE_LINES, "76.90"), fusion_settings(), "C-1")
+def test_invoice_payload_lines_freight_tax_and_distributions():
+    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1001", INVOICE_LINES, "76.90"), fusion_settings(), C1)
     assert body["TransactionNumber"] == "W1001"
-    assert body["BillToCustomerNumber"] == "C-1"
+    assert body["BillToCustomerNumber"] == "C-1" and "BillToSite" not in body
     assert body["InvoiceCurrencyCode"] == "USD"
-    assert "ConversionRate" not in body
+    assert "ConversionRate" not in body and "AccountingDate" not in body
     lines = [(ln["Quantity"], ln["UnitSellingPrice"]) for ln in body["receivablesInvoiceLines"]]
-    # 60.00 / 3 is exact; 10.00 / 3 is not, so quantity 1 carries the whole amount.
-    assert lines == [(D(3), D("20.00")), (D(1), D("10.00")), (D(1), D("-6.00")), (D(1), D("5.00")), (D(1), D("1.50"))]
+    # 60.00 / 3 is exact; 10.00 / 3 is not, so quantity 1 carries the whole amount. Shipping is line freight.
+    assert lines == [(D(3), D("20.00")), (D(1), D("10.00")), (D(1), D("-6.00")), (D(1), D("1.50"))]
+    first = body["receivablesInvoiceLines"][0]
+    assert first["AllocatedFreightAmount"] == D("5.00")
+    # 6.40 tax over the positive lines by amount (60 + 5 freight, 10, 1.50): 5.44 + 0.84 + 0.12, to the cent.
+    shares = {ln["LineNumber"]: ln.get("receivablesInvoiceLineTaxLines") for ln in body["receivablesInvoiceLines"]}
+    assert shares[3] is None
+    assert sum(t[0]["TaxAmount"] for t in shares.values() if t) == D("6.40")
+    assert shares[1] == [{"TaxRegimeCode": "US SALES TAX", "TaxRateCode": "US STANDARD", "TaxAmount": D("5.44")}]
     dists = body["receivablesInvoiceDistributions"]
-    assert [(d["AccountClass"], d["AccountCombination"], d["Amount"]) for d in dists] == [
-        ("Revenue", "101-40100-100", D("60.00")),
-        ("Revenue", "101-40200-100", D("10.00")),
-        ("Revenue", "101-41000-000", D("-6.00")),
-        ("Freight", "101-42000-000", D("5.00")),
-        ("Revenue", "101-43000-000", D("1.50")),
-        ("Tax", "101-22100-000", D("6.40")),
-        ("Receivable", "101-12100-000", D("76.90")),
+    assert [
+        (d["AccountClass"], d.get("InvoiceLineNumber"), d.get("DetailedTaxLineNumber"), d["Amount"]) for d in dists
+    ] == [
+        ("Revenue", 1, None, D("60.00")),
+        ("Freight", 1, None, D("5.00")),
+        ("Tax", 1, 1, D("5.44")),
+        ("Revenue", 2, None, D("10.00")),
+        ("Tax", 2, 1, D("0.84")),
+        ("Revenue", 3, None, D("-6.00")),
+        ("Revenue", 4, None, D("1.50")),
+        ("Tax", 4, 1, D("0.12")),
+        ("Receivable", None, None, D("76.90")),
     ]
-    assert [d.get("InvoiceLineNumber") for d in dists[:5]] == [1, 2, 3, 4, 5]
-    non_receivable = sum(d["Amount"] for d in dists if d["AccountClass"] != "Receivable")
-    assert non_receivable == dists[-1]["Amount"] == D("76.90")
+    assert sum(d["Amount"] for d in dists[:-1]) == dists[-1]["Amount"]
+
+
+def test_calculated_tax_sends_classification_codes_and_a_percent_receivable():
+    s = fusion_settings(tax_mode="calculated", tax_classification_code="US STANDARD")
+    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1001", INVOICE_LINES, "76.90"), s, C1)
+    codes = [ln.get("TaxClassificationCode") for ln in body["receivablesInvoiceLines"]]
+    assert codes == ["US STANDARD", "US STANDARD", None, "US STANDARD"]
+    assert not any("receivablesInvoiceLineTaxLines" in ln for ln in body["receivablesInvoiceLines"])
+    dists = body["receivablesInvoiceDistributions"]
+    assert not [d for d in dists if d["AccountClass"] == "Tax"]
+    assert dists[-1] == {"AccountClass": "Receivable", "AccountCombination": "101-12100-000", "Percent": D("100")}
+
+
+def test_bill_to_site_is_sent_when_the_match_names_one():
+    body = invoice_payload(
+        posting(PostingKind.AR_INVOICE, "W1", INVOICE_LINES, "76.90"), fusion_settings(), BillTo.parse("C-1|1042")
+    )
+    assert (body["BillToCustomerNumber"], body["BillToSite"]) == ("C-1", "1042")
+    assert BillTo.parse("C-1").erp_id == "C-1" and BillTo("C-1", "1042").erp_id == "C-1|1042"
+
+
+@pytest.mark.parametrize(
+    ("total", "weights", "expected"),
+    [
+        ("1.00", ["1", "1", "1"], ["0.34", "0.33", "0.33"]),
+        ("-1.00", ["1", "1", "1"], ["-0.34", "-0.33", "-0.33"]),
+        ("6.40", ["65", "10", "1.5"], ["5.44", "0.84", "0.12"]),
+        ("0.05", ["100"], ["0.05"]),
+    ],
+)
+def test_allocate_is_exact_to_the_cent(total, weights, expected):
+    shares = allocate(D(total), [D(w) for w in weights], "USD")
+    assert shares == [D(e) for e in expected] and sum(shares) == D(total)
 
 
 def test_segment_order_and_full_combinations():
@@ -112,7 +161,7 @@ def test_segment_order_and_full_combinations():
         line(LineClass.REVENUE, "40100", "-10.00", cost_center="300"),
         line(LineClass.RECEIVABLE, "12100.000.102", "10.00"),
     ]
-    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, "C")
+    body = invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, C)
     assert [d["AccountCombination"] for d in body["receivablesInvoiceDistributions"]] == [
         "40100.300.101",
         "12100.000.102",
@@ -123,18 +172,18 @@ def test_missing_segment_is_a_review_error():
     s = fusion_settings(segment_defaults={"COMPANY": "101"})
     lines = [line(LineClass.REVENUE, "40100", "-10.00"), line(LineClass.RECEIVABLE, "12100", "10.00")]
     with pytest.raises(ReviewError, match="no value for segment COST_CENTER"):
-        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, "C")
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), s, C)
 
 
 def test_invoice_must_match_source_total_and_carry_no_payments():
     with pytest.raises(ReviewError, match="differs from the order total"):
-        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", INVOICE_LINES, "80.00"), fusion_settings(), "C")
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", INVOICE_LINES, "80.00"), fusion_settings(), C)
     lines = [
         line(LineClass.REVENUE, "40100", "-10.00", COST_CENTER="100"),
         line(LineClass.CLEARING, "11100", "10.00"),
     ]
     with pytest.raises(ReviewError, match="payments post as receipts"):
-        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), fusion_settings(), "C")
+        invoice_payload(posting(PostingKind.AR_INVOICE, "W1", lines, "10.00"), fusion_settings(), C)
 
 
 def test_foreign_currency_invoice_carries_a_user_rate():
@@ -143,7 +192,7 @@ def test_foreign_currency_invoice_carries_a_user_rate():
         line(LineClass.RECEIVABLE, "12100", "100.00"),
     ]
     p = posting(PostingKind.AR_INVOICE, "W7", lines, "100.00", currency="EUR", exchange_rate=D("1.0825"))
-    body = invoice_payload(p, fusion_settings(), "C")
+    body = invoice_payload(p, fusion_settings(), C)
     assert (body["InvoiceCurrencyCode"], body["ConversionRateType"], body["ConversionRate"]) == (
         "EUR",
         "User",
@@ -152,7 +201,7 @@ def test_foreign_currency_invoice_carries_a_user_rate():
     assert body["ConversionDate"] == "2026-03-02"
 
 
-def test_credit_memo_payload_is_negative_and_exact():
+def test_credit_memo_payload_uses_oracles_names_and_is_negative_and_exact():
     lines = [
         line(LineClass.REVENUE, "40100", "20.00", "1", COST_CENTER="100"),
         line(LineClass.SHIPPING, "42000", "5.00"),
@@ -160,19 +209,23 @@ def test_credit_memo_payload_is_negative_and_exact():
         line(LineClass.RECEIVABLE, "12100", "-27.50"),
     ]
     p = posting(PostingKind.CREDIT_MEMO, "W1001-R9", lines, "27.50", reverses="W1001")
-    body = credit_memo_payload(p, fusion_settings(credit_memo_type="Web Credit Memo"), "C-1")
+    body = credit_memo_payload(p, fusion_settings(credit_memo_type="Web Credit Memo"), C1)
     assert body["TransactionType"] == "Web Credit Memo"
-    assert body["CrossReference"] == "W1001" and "W1001" in body["Comments"]
+    assert body["CreditMemoCurrency"] == "USD" and "W1001" in body["CreditMemoComments"]
+    assert not {"CreditMemoCurrencyCode", "Comments", "CrossReference", "AccountingDate"} & set(body)
     memo_lines = body["receivablesCreditMemoLines"]
+    # Refunded shipping is its own line on the freight account (credit memos carry no line freight here).
     assert [(ln["LineQuantityCredit"], ln["UnitSellingPrice"]) for ln in memo_lines] == [
         (D(1), D("-20.00")),
         (D(1), D("-5.00")),
     ]
+    taxes = [t for ln in memo_lines for t in ln.get("receivablesCreditMemoLineTaxLines", [])]
+    assert sum(t["TaxAmount"] for t in taxes) == D("-2.50")
     dists = body["receivablesCreditMemoDistributions"]
     assert dists[-1] == {"AccountClass": "Receivable", "AccountCombination": "101-12100-000", "Amount": D("-27.50")}
     assert sum(d["Amount"] for d in dists[:-1]) == D("-27.50")
     total = sum(ln["LineQuantityCredit"] * ln["UnitSellingPrice"] for ln in memo_lines) + sum(
-        d["Amount"] for d in dists if d["AccountClass"] == "Tax"
+        t["TaxAmount"] for t in taxes
     )
     assert total == -p.source_total
 
@@ -180,12 +233,12 @@ def test_credit_memo_payload_is_negative_and_exact():
 def test_credit_memo_needs_the_original_invoice():
     lines = [line(LineClass.REVENUE, "40100", "5.00", COST_CENTER="1"), line(LineClass.RECEIVABLE, "12100", "-5.00")]
     with pytest.raises(ReviewError, match="does not name the invoice"):
-        credit_memo_payload(posting(PostingKind.CREDIT_MEMO, "W1-R1", lines, "5.00"), fusion_settings(), "C")
+        credit_memo_payload(posting(PostingKind.CREDIT_MEMO, "W1-R1", lines, "5.00"), fusion_settings(), C)
 
 
 def test_receipt_payload_applies_to_the_order_invoice():
     lines = [line(LineClass.CLEARING, "11100", "88.55"), line(LineClass.RECEIVABLE, "12100", "-88.55")]
-    body = receipt_payload(posting(PostingKind.RECEIPT, "W1001-Pch_1-P2", lines, "88.55"), fusion_settings(), "C-1")
+    body = receipt_payload(posting(PostingKind.RECEIPT, "W1001-Pch_1-P2", lines, "88.55"), fusion_settings(), C1)
     assert body["ReceiptNumber"] == "W1001-Pch_1-P2"
     assert (body["Amount"], body["Currency"], body["CustomerAccountNumber"]) == (D("88.55"), "USD", "C-1")
     assert body["remittanceReferences"] == [
@@ -209,21 +262,22 @@ def test_q_filters():
     assert q_filter({"OrganizationName": 'O\'Hara "Ltd"'}, "4") is None
 
 
-def test_customer_payload_and_account_numbers():
-    s = fusion_settings(customer_account_prefix="WS")
-    customer = Customer(source_id="42", email="a@example.com", company="Acme Ltd")
-    assert account_number_for(s, customer) == "WS-42"
-    body = customer_payload(s, customer, "WS-42")
+def test_organization_payload_is_a_party_with_a_site_and_no_account():
+    customer = Customer(
+        source_id="42", email="a@example.com", company="Acme Ltd", billing=Address(line1="1 Way", country="gb")
+    )
+    body = organization_payload(fusion_settings(), customer)
     assert body == {
         "OrganizationName": "Acme Ltd",
         "SourceSystem": "WEBSTORE",
         "SourceSystemReferenceValue": "42",
-        "AccountNumber": "WS-42",
         "EmailAddress": "a@example.com",
+        "Address": [{"Address1": "1 Way", "Country": "GB"}],
     }
-    guest = Customer(source_id="guest:a@example.com")
-    number = account_number_for(s, guest)
-    assert number == account_number_for(s, guest) and number.startswith("WS-H") and len(number) <= 30
+    envelope = customer_account_envelope(fusion_settings(), 300100, 300200).decode()
+    assert "<typ:mergeCustomerAccount>" in envelope and "<cus:PartyId>300100</cus:PartyId>" in envelope
+    assert "<cus:PartySiteId>300200</cus:PartySiteId>" in envelope and "<cus:SetId>202</cus:SetId>" in envelope
+    assert "<cus:SiteUseCode>BILL_TO</cus:SiteUseCode>" in envelope
 
 
 def test_settings_validation():
@@ -286,19 +340,29 @@ def balanced_invoices(draw) -> Posting:
 @given(balanced_invoices())
 def test_invoice_receivable_equals_revenue_tax_and_freight(p: Posting):
     assert p.balanced
-    body = invoice_payload(p, fusion_settings(), "C")
+    body = invoice_payload(p, fusion_settings(), C)
     dists = body["receivablesInvoiceDistributions"]
     receivable = [d["Amount"] for d in dists if d["AccountClass"] == "Receivable"]
     others = sum(d["Amount"] for d in dists if d["AccountClass"] in ("Revenue", "Tax", "Freight"))
     assert receivable == [others] == [p.source_total]
-    line_amounts = {ln["LineNumber"]: ln["Quantity"] * ln["UnitSellingPrice"] for ln in body["receivablesInvoiceLines"]}
+    by_line = {ln["LineNumber"]: ln for ln in body["receivablesInvoiceLines"]}
     for dist in dists:
-        if "InvoiceLineNumber" in dist:
-            assert line_amounts[dist["InvoiceLineNumber"]] == dist["Amount"]
+        ln = by_line.get(dist.get("InvoiceLineNumber"))
+        if dist["AccountClass"] == "Revenue":
+            assert ln["Quantity"] * ln["UnitSellingPrice"] == dist["Amount"]
+        elif dist["AccountClass"] == "Freight":
+            assert ln["AllocatedFreightAmount"] == dist["Amount"]
+        elif dist["AccountClass"] == "Tax":
+            assert (
+                ln["receivablesInvoiceLineTaxLines"][dist["DetailedTaxLineNumber"] - 1]["TaxAmount"] == dist["Amount"]
+            )
     for ln in body["receivablesInvoiceLines"]:
         assert ln["UnitSellingPrice"] == ln["UnitSellingPrice"].quantize(D("0.01"))
-    taxes = sum(d["Amount"] for d in dists if d["AccountClass"] == "Tax")
-    assert sum(line_amounts.values()) + taxes == p.source_total
+    lines = sum(
+        ln["Quantity"] * ln["UnitSellingPrice"] + ln.get("AllocatedFreightAmount", 0) for ln in by_line.values()
+    )
+    taxes = sum(t["TaxAmount"] for ln in by_line.values() for t in ln.get("receivablesInvoiceLineTaxLines", []))
+    assert lines + taxes == p.source_total
 
 
 @settings(max_examples=100, deadline=None)
@@ -308,11 +372,16 @@ def test_credit_memo_of_any_invoice_totals_the_refund(p: Posting):
     memo = p.model_copy(
         update={"kind": PostingKind.CREDIT_MEMO, "reference": "W9-R1", "lines": tuple(mirrored), "reverses": "W9"}
     )
-    body = credit_memo_payload(memo, fusion_settings(), "C")
+    body = credit_memo_payload(memo, fusion_settings(), C)
     lines_total = sum(ln["LineQuantityCredit"] * ln["UnitSellingPrice"] for ln in body["receivablesCreditMemoLines"])
     dists = body["receivablesCreditMemoDistributions"]
     taxes = sum(d["Amount"] for d in dists if d["AccountClass"] == "Tax")
-    assert lines_total + taxes == -memo.source_total
+    line_taxes = [
+        t["TaxAmount"]
+        for ln in body["receivablesCreditMemoLines"]
+        for t in ln.get("receivablesCreditMemoLineTaxLines", [])
+    ]
+    assert lines_total + taxes == lines_total + sum(line_taxes) == -memo.source_total
     assert [d["Amount"] for d in dists if d["AccountClass"] == "Receivable"] == [-memo.source_total]
 
 

@@ -51,7 +51,7 @@ from mlconnector.models import Customer
 from mlconnector.observability import count, logger
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.lane import BatchLane, LanePlace
-from mlconnector.targets.base import FoundInErp
+from mlconnector.targets.base import FoundInErp, PostedWithRemark
 
 IDEMPOTENCY_TTL_SECONDS = 14 * 24 * 3600
 #: Records of one batch in flight at once: one whose call is at the ERP, the others claiming and reading
@@ -405,7 +405,8 @@ class Poster:
                 refused_as_duplicate=True,
             )
             return str(document_id)
-        work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=document_id)
+        remark = {"remark": document_id.remark} if isinstance(document_id, PostedWithRemark) else {}
+        work.audit(AuditEvent.POSTED, **posting_summary(posting), erp_document_id=str(document_id), **remark)
         count("Posted", work.envelope.connection)
         return document_id
 

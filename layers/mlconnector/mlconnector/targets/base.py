@@ -46,6 +46,19 @@ class FoundInErp(str):
     records it as already posted, so the audit trail shows one ``posted`` per document."""
 
 
+class PostedWithRemark(str):
+    """The id ``create_posting`` returns when the document landed in a state a finance user must know about
+    (an on-account credit memo, an ERP-calculated tax that differs from the store's): the poster writes
+    ``remark`` into the ``posted`` audit entry."""
+
+    remark: str
+
+    def __new__(cls, erp_id: str, remark: str) -> PostedWithRemark:
+        value = super().__new__(cls, erp_id)
+        value.remark = remark
+        return value
+
+
 class ErpTarget(ABC):
     """An ERP: keeps customers current and creates accounting documents exactly once."""
 

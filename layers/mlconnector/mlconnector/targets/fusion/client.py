@@ -124,7 +124,9 @@ class FusionClient:
         *,
         params: dict[str, Any] | None = None,
         body: Any = None,
+        raw: bytes | None = None,
         content_type: str = RESOURCE_ITEM,
+        extra_headers: dict[str, str] | None = None,
         before_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Send with retries; a 401 refreshes the OAuth2 token once, then raises ``AuthError``.
@@ -135,7 +137,7 @@ class FusionClient:
         single = self.policy.model_copy(update={"attempts": 1})
         refreshed = False
         attempts = 0
-        data = dumps(body) if body is not None else None
+        data = dumps(body) if body is not None else raw
 
         def attempt() -> requests.Response:
             nonlocal refreshed, attempts
@@ -147,6 +149,7 @@ class FusionClient:
                 headers = auth.pop("headers", {})
                 if data is not None:
                     headers["Content-Type"] = content_type
+                headers.update(extra_headers or {})
                 response = send(
                     self.session,
                     method,
@@ -218,6 +221,14 @@ class FusionClient:
     def find_items(self, url: str, q: str, *, limit: int = 25) -> list[dict[str, Any]]:
         """The first page of a filtered collection (lookups that expect zero or a few rows)."""
         params = {"q": q, "limit": limit, "offset": 0, "onlyData": "true"}
+        return list(self.get_json(url, params).get("items") or [])
+
+    def find_by_finder(self, url: str, finder: str, conditions: dict[str, str], *, limit: int = 25) -> list[dict]:
+        """The first page of a finder search (``finder=Name;Attr=value``); [] when a value cannot be written there."""
+        if any(c in value for value in conditions.values() for c in ';,="'):
+            return []
+        spec = ";".join([finder, *(f"{name}={value}" for name, value in conditions.items())])
+        params = {"finder": spec, "limit": limit, "offset": 0, "onlyData": "true"}
         return list(self.get_json(url, params).get("items") or [])
 
     def post_item(

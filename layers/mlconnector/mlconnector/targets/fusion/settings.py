@@ -13,7 +13,7 @@ from mlconnector.targets.base import ErpSettings
 #: Hosts where plain http is accepted (the sandbox, a local tunnel); everything else must be https.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
-_ACCOUNT_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,9}$")
+_SOAP_PATH = re.compile(r"^/[A-Za-z0-9_/]+$")
 
 
 def _check_url(value: str, what: str) -> str:
@@ -49,11 +49,37 @@ class FusionSettings(ErpSettings):
     payment_terms: str = "IMMEDIATE"
     receipt_method: str = Field(min_length=1)
     remittance_bank_account_number: str = Field(min_length=1)
-    customer_account_prefix: str = Field(
-        default="WEB", description="Start of the AccountNumber of customer accounts the connector creates"
-    )
     source_system: str = Field(
         default="WEBSTORE", description="Source system code under which store customer ids are kept"
+    )
+    customer_accounts: Literal["create", "guests_to_web_account", "all_to_web_account"] = Field(
+        default="create",
+        description="A store customer with no Fusion account: 'create' makes the party (hubOrganizations REST), then "
+        "its customer account, account site and BILL_TO site use (CustomerAccountService SOAP: Oracle documents no "
+        "REST route for accounts); the web_account modes bill guests (or everyone new) to a pre-created account",
+    )
+    web_customers_account_number: str | None = Field(
+        default=None, description="AccountNumber of the pre-created 'web customers' account (the web_account modes)"
+    )
+    customer_account_set_id: int | None = Field(
+        default=None, description="SetId (reference data set) of the account sites the connector creates"
+    )
+    customer_account_service_path: str = Field(
+        default="/crmService/CustomerAccountService",
+        description="Path of the CustomerAccountService SOAP endpoint on the pod (not on Oracle's use-case page)",
+    )
+    tax_mode: Literal["entered", "calculated"] = Field(
+        default="entered",
+        description="'entered': the store's tax goes on each line as receivablesInvoiceLineTaxLines (to the cent); "
+        "'calculated': lines carry tax_classification_code and Fusion calculates the tax",
+    )
+    tax_regime_code: str | None = Field(default=None, description="TaxRegimeCode of entered tax lines")
+    tax_rate_codes: dict[str, str] = Field(
+        default_factory=dict, description="Tax account of the mapping rules (e.g. '22100') → TaxRateCode"
+    )
+    default_tax_rate_code: str | None = Field(default=None, description="TaxRateCode for tax accounts not listed")
+    tax_classification_code: str | None = Field(
+        default=None, description="TaxClassificationCode on taxable lines when tax_mode is calculated"
     )
     segment_order: list[str] = Field(
         default_factory=lambda: ["COMPANY", "ACCOUNT", "COST_CENTER"],
@@ -94,11 +120,11 @@ class FusionSettings(ErpSettings):
             raise ValueError("resource_version looks like 11.13.18.05")
         return value
 
-    @field_validator("customer_account_prefix")
+    @field_validator("customer_account_service_path")
     @classmethod
-    def _prefix(cls, value: str) -> str:
-        if not _ACCOUNT_PREFIX.match(value):
-            raise ValueError("1-10 letters, digits, '-' or '_', starting with a letter or digit")
+    def _soap_path(cls, value: str) -> str:
+        if not _SOAP_PATH.match(value):
+            raise ValueError("a path such as /crmService/CustomerAccountService")
         return value
 
     @field_validator("segment_order")
@@ -123,6 +149,18 @@ class FusionSettings(ErpSettings):
         unknown = sorted(set(self.segment_defaults) - set(self.segment_order))
         if unknown:
             raise ValueError(f"segment_defaults names segments not in segment_order: {unknown}")
+        if self.customer_accounts != "all_to_web_account" and self.customer_account_set_id is None:
+            raise ValueError(f"customer_account_set_id is required when customer_accounts is {self.customer_accounts}")
+        if self.customer_accounts != "create" and not self.web_customers_account_number:
+            raise ValueError(
+                f"web_customers_account_number is required when customer_accounts is {self.customer_accounts}"
+            )
+        if self.tax_mode == "entered" and not (
+            self.tax_regime_code and (self.tax_rate_codes or self.default_tax_rate_code)
+        ):
+            raise ValueError("tax_mode entered needs tax_regime_code and tax_rate_codes or default_tax_rate_code")
+        if self.tax_mode == "calculated" and not self.tax_classification_code:
+            raise ValueError("tax_mode calculated needs tax_classification_code")
         return self
 
     @property
@@ -132,3 +170,7 @@ class FusionSettings(ErpSettings):
     @property
     def crm_url(self) -> str:
         return f"{self.base_url}/crmRestApi/resources/{self.resource_version}"
+
+    @property
+    def customer_account_service_url(self) -> str:
+        return f"{self.base_url}{self.customer_account_service_path}"
