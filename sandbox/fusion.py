@@ -670,7 +670,7 @@ class _Pod:
         bu = _one_of(body, "BusinessUnit", s.business_units)
         source = _one_of(body, "TransactionSource", s.transaction_sources)
         _one_of(body, "TransactionType", s.credit_memo_types if kind.credit else s.invoice_types)
-        number = _text(body, "TransactionNumber")
+        number = _text(body, "TransactionNumber", required=False) or str(s.next_number())  # source numbering
         if self._number_taken(source, number):
             raise FusionError(
                 400,
@@ -829,6 +829,11 @@ class _Pod:
 
     def site_activities(self) -> dict[int, dict[str, Any]]:
         rows = {}
+        open_items: dict[tuple[str, str], Decimal] = {}
+        for trx in itertools.chain(self.state._invoices.values(), self.state._credit_memos.values()):
+            key = (trx["BillToCustomerNumber"], trx["BillToSite"])
+            balance = trx.get("InvoiceBalanceAmount", trx.get("TransactionBalanceDue", Decimal(0)))
+            open_items[key] = open_items.get(key, Decimal(0)) + balance
         for account in self.state._accounts.values():
             party = self.state._parties[account["PartyId"]]
             for site in account["sites"]:
@@ -842,6 +847,12 @@ class _Pod:
                     "CustomerId": party["PartyId"],
                     "TaxRegistrationNumber": None,
                     "TaxpayerIdentificationNumber": None,
+                    "TotalOpenReceivablesForSite": open_items.get(
+                        (account["AccountNumber"], site["BillToSiteNumber"]), 0
+                    ),
+                    "TotalTransactionsDueForSite": open_items.get(
+                        (account["AccountNumber"], site["BillToSiteNumber"]), 0
+                    ),
                 }
         return rows
 

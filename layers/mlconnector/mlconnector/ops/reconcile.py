@@ -5,6 +5,8 @@ ERP document id). ERP side: each reference looked up in the ERP through the targ
 ``find_posting`` (the same natural-key lookup the poster trusts), plus, where the target has an
 inquiry by date (PeopleSoft's journal inquiry, JD Edwards' F0911 read-back), the ERP's documents
 of the day that the connector never bound to a store record. Differences are reported, never fixed.
+A target with a ``reconcile_check`` adds what a lookup cannot see: a difference (Fusion's total of an invoice whose
+tax it calculated, against the store's) or a note (a Fusion credit memo left on account, and why).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class ReconRow:
     source_total: Decimal | None
     audit_erp_id: str
     erp_id: str
-    status: str  # ok | missing in ERP | ERP id differs | in ERP only | lookup failed: ...
+    status: str  # ok | missing in ERP | ERP id differs | in ERP only | amount differs: ... | lookup failed: ...
     posted_at: str = ""
+    note: str = ""  # e.g. a credit memo left on account, and why
 
     @property
     def ok(self) -> bool:
@@ -106,12 +109,17 @@ def reconcile_connection(
         reference = str(detail.get("reference", ""))
         kind = str(detail.get("document_kind", "journal"))
         audit_id = str(detail.get("erp_document_id", ""))
+        total = detail.get("source_total")
+        note = ""
         try:
             found = target.find_posting(_stub(name, reference, kind)) or ""
             status = OK if found == audit_id else ("missing in ERP" if not found else "ERP id differs")
+            if status == OK and hasattr(target, "reconcile_check"):
+                amount = Decimal(str(total)) if total not in (None, "") else None
+                difference, note = target.reconcile_check(kind, reference, found, amount)
+                status = difference or status
         except Exception as exc:  # reported as a difference; the rest of the day still reconciles
             found, status = "", f"lookup failed: {type(exc).__name__}: {str(exc)[:200]}"
-        total = detail.get("source_total")
         report.rows.append(
             ReconRow(
                 name,
@@ -123,6 +131,7 @@ def reconcile_connection(
                 found,
                 status,
                 str(item.get("at", "")),
+                note,
             )
         )
         if progress:
@@ -161,6 +170,7 @@ CSV_COLUMNS = (
     "erp_id",
     "status",
     "posted_at",
+    "note",
 )
 
 
@@ -181,6 +191,7 @@ def write_csv(report: ReconReport, path: Path) -> Path:
                     row.erp_id,
                     row.status,
                     row.posted_at,
+                    row.note,
                 ]
             )
     return path
@@ -247,7 +258,7 @@ def render_html(report: ReconReport, generated_at: datetime | None = None) -> st
     rows = sorted(report.rows, key=lambda r: (r.ok, r.connection, r.reference))
     body = "".join(
         "<tr class='{cls}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class='num'>{}</td>"
-        "<td>{}</td><td>{}</td><td>{}</td></tr>".format(
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
             esc(r.connection),
             esc(r.reference),
             esc(r.document_kind),
@@ -256,6 +267,7 @@ def render_html(report: ReconReport, generated_at: datetime | None = None) -> st
             esc(r.audit_erp_id),
             esc(r.erp_id),
             esc(r.status),
+            esc(r.note),
             cls="" if r.ok else "diff",
         )
         for r in rows
@@ -278,7 +290,7 @@ Postings: {sum(report.posted_by_hour.values())}; failed attempts and reviews: {s
 <table><tr><th>connection</th><th>currency</th><th>total</th></tr>{totals}</table>
 <h2>Documents</h2>
 <table><tr><th>connection</th><th>reference</th><th>kind</th><th>currency</th><th>store total</th>
-<th>ERP id (audit)</th><th>ERP id (ERP)</th><th>status</th></tr>{body}</table>
+<th>ERP id (audit)</th><th>ERP id (ERP)</th><th>status</th><th>note</th></tr>{body}</table>
 </body></html>
 """
 
@@ -312,6 +324,7 @@ def record_reconciliation(connector: Connector, day: date, connections: list[str
             day=day.isoformat(),
             checked=summary[name]["checked"],
             differences=[f"{r.reference}: {r.status}" for r in differences[:200]],
+            notes=[f"{r.reference}: {r.note}" for r in rows if r.note][:200],
         )
         count("ReconciliationDifferences", name, len(differences))
         logger.info("reconciliation", extra={"connection": name, "day": day.isoformat(), **summary[name]})

@@ -127,6 +127,7 @@ class FusionClient:
         raw: bytes | None = None,
         content_type: str = RESOURCE_ITEM,
         extra_headers: dict[str, str] | None = None,
+        retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
         before_retry: Callable[[], None] | None = None,
     ) -> requests.Response:
         """Send with retries; a 401 refreshes the OAuth2 token once, then raises ``AuthError``.
@@ -155,7 +156,7 @@ class FusionClient:
                     method,
                     url,
                     policy=single,
-                    retry_statuses=RETRYABLE_STATUSES,
+                    retry_statuses=retry_statuses,
                     params=params,
                     data=data,
                     headers=headers,
@@ -225,7 +226,7 @@ class FusionClient:
 
     def find_by_finder(self, url: str, finder: str, conditions: dict[str, str], *, limit: int = 25) -> list[dict]:
         """The first page of a finder search (``finder=Name;Attr=value``); [] when a value cannot be written there."""
-        if any(c in value for value in conditions.values() for c in ';,="'):
+        if not all(finder_value(value) for value in conditions.values()):
             return []
         spec = ";".join([finder, *(f"{name}={value}" for name, value in conditions.items())])
         params = {"finder": spec, "limit": limit, "offset": 0, "onlyData": "true"}
@@ -239,6 +240,11 @@ class FusionClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def finder_value(value: str) -> bool:
+    """Whether ``value`` can be written as a finder variable (``finder=Name;Attr=value``) unambiguously."""
+    return bool(value) and not any(c in value for c in ';,="')
 
 
 def _path(url: str) -> str:

@@ -21,9 +21,10 @@ from defusedxml import ElementTree
 from mlconnector.accounting.rules import MappingRules
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.errors import ConnectorError, ReviewError, TransientError
+from mlconnector.http import RETRYABLE_STATUSES
 from mlconnector.models import Customer
 from mlconnector.targets.base import ErpTarget, FoundInErp, PostedWithRemark
-from mlconnector.targets.fusion.client import FusionClient, refused
+from mlconnector.targets.fusion.client import FusionClient, finder_value, refused
 from mlconnector.targets.fusion.mapping import (
     BillTo,
     credit_memo_payload,
@@ -158,8 +159,15 @@ class FusionTarget(ErpTarget):
         return [item for item in items if all(str(item.get(k, "")) == v for k, v in conditions.items())]
 
     def _accounts_of_party(self, party: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The party's customer accounts (AccountNumber → its bill-to sites)."""
-        sites = self._sites(CustomerName=str(party.get("OrganizationName", "")))
+        """The party's customer accounts (AccountNumber → its bill-to sites), found through its name."""
+        name = str(party.get("OrganizationName", ""))
+        if not finder_value(name):
+            raise ReviewError(
+                f"the accounts of Fusion party {party.get('PartyNumber')} cannot be looked up by its name "
+                "(it holds ; , = or a quote); link the store customer to its account",
+                detail={"party": party.get("PartyNumber")},
+            )
+        sites = self._sites(CustomerName=name)
         return _by_account(site for site in sites if str(site.get("CustomerId")) == str(party.get("PartyId")))
 
     def _bill_to(self, account: str, sites: list[dict[str, Any]], preferred: str | None = None) -> str:
@@ -304,6 +312,7 @@ class FusionTarget(ErpTarget):
                 raw=envelope,
                 content_type="text/xml; charset=utf-8",
                 extra_headers={"SOAPAction": SOAP_ACTION},
+                retry_statuses=RETRYABLE_STATUSES - {500},  # a SOAP fault comes as HTTP 500: an answer, not an outage
                 before_retry=before_retry,
             )
         except _AlreadyPosted as done:
