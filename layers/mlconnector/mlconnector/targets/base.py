@@ -53,10 +53,13 @@ class PostedWithRemark(str):
 
     remark: str
 
-    def __new__(cls, erp_id: str, remark: str) -> PostedWithRemark:
+    def __new__(cls, erp_id: str, remark: str = "") -> PostedWithRemark:
         value = super().__new__(cls, erp_id)
         value.remark = remark
         return value
+
+    def __getnewargs__(self) -> tuple[str, str]:  # copies and pickles keep the remark
+        return (str(self), self.remark)
 
 
 class ErpTarget(ABC):
