@@ -291,6 +291,20 @@ def test_settings_validation():
         fusion_settings(segment_order=["COMPANY"])
     with pytest.raises(ValidationError, match="REST-Framework-Version"):
         fusion_settings(rest_framework_version="12")
+    with pytest.raises(ValidationError, match="tax_mode calculated needs tax_classification_code"):
+        fusion_settings(tax_mode="calculated")
+    with pytest.raises(ValidationError, match="tax_mode entered needs tax_regime_code"):
+        fusion_settings(tax_regime_code=None)
+    with pytest.raises(ValidationError, match="web_customers_account_number is required"):
+        fusion_settings(customer_accounts="guests_to_web_account")
+    with pytest.raises(ValidationError, match="customer_account_set_id is required"):
+        fusion_settings(customer_account_set_id=None)
+    assert (
+        fusion_settings(
+            customer_accounts="all_to_web_account", customer_account_set_id=None, web_customers_account_number="WEB-1"
+        ).customer_accounts
+        == "all_to_web_account"
+    )
     s = fusion_settings(base_url="http://127.0.0.1:8080/", auth="basic", token_url=None)
     assert s.fscm_url == "http://127.0.0.1:8080/fscmRestApi/resources/11.13.18.05"
 
