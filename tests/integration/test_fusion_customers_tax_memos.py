@@ -151,7 +151,7 @@ def test_a_credit_memo_is_posted_on_account_and_says_so(fusion):
     target = make_target(url)
     match = target.upsert_customer(CUSTOMER)
     o = order()
-    invoice, receipt = postings(o)
+    invoice, _ = postings(o)
     post(target, invoice, match)
     refund = Refund(
         source_id="9",
