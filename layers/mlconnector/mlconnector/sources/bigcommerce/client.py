@@ -160,7 +160,8 @@ class BigCommerceClient:
         url = self.settings.api_root(version) + path.lstrip("/")
         kwargs: dict[str, Any] = {
             "params": dict(params or {}),
-            "headers": {"X-Auth-Token": self._token, "Accept": "application/json"},
+            # BigCommerce's specs mark Accept and Content-Type required, on GETs too (v2 order products, v3 hooks).
+            "headers": {"X-Auth-Token": self._token, "Accept": "application/json", "Content-Type": "application/json"},
         }
         if json_body is not None:
             kwargs["json"] = json_body

@@ -1,26 +1,35 @@
 """BigCommerce payloads → the canonical model (the "mapper").
 
 The order payload is the combined fetch ``{"order", "products", "shipping_addresses", "coupons",
-"taxes", "transactions", "refunds"}`` (v2 order + sub-resources, v3 transactions and refunds).
+"taxes", "transactions", "refunds"}``: the v2 order read with ``include=fees`` (so its ``fees`` is
+the array of order-level fees), its sub-resources (taxes with ``details=true``), and the v3
+transactions and refunds. What each field is, is in ``tests/contracts/bigcommerce/`` (transcribed
+from BigCommerce's OpenAPI files).
 
 How BigCommerce's numbers fit together (and how they are read here):
 
 - A product row's ``price_*``/``total_*`` are *before* discounts; coupon and manual discounts are
   listed per row in ``applied_discounts`` (amounts in the store's price-entry basis: tax-inclusive
-  when ``is_tax_inclusive_pricing``). Tax is charged on the discounted amount, and the ``/taxes``
-  rows give that tax per row (``order_product_id``, ``line_item_type`` item | shipping | handling |
-  gift_wrapping).
+  when ``is_tax_inclusive_pricing``). Tax is charged on the discounted amount.
+- The ``/taxes`` rows give that tax. With ``details=true`` a row names its product
+  (``order_product_id``) and what it taxes (``line_item_type`` item | shipping | handling |
+  gift-wrapping); without them (BigCommerce's own example: one row per shipping address and rate)
+  a product's tax is its ``total_tax`` scaled to the discounted amount, the rate the row itself
+  was taxed at.
 - So a canonical line has ``subtotal = total_ex_tax`` (price_ex_tax * quantity),
-  ``tax = Σ tax rows of the product`` (``total_tax`` when the store returned no tax rows), and
-  ``total = total_ex_tax - discounts`` (tax-exclusive store) or ``total_inc_tax - discounts - tax``
-  (tax-inclusive store).
-- Shipping, handling and wrapping map to their ``*_ex_tax`` amounts with their ``*_tax``; tax rows
-  become one TaxLine per rate (item, handling and wrapping tax in ``amount``, shipping tax in
-  ``shipping_amount``).
-- Then lines + tax + shipping + fees = ``total_inc_tax`` exactly.
+  ``tax = Σ tax rows of the product`` (or the scaled ``total_tax``), and
+  ``total = total_ex_tax - discounts`` (tax-exclusive store) or the discounted tax-inclusive amount
+  (``discounted_total_inc_tax``) ``- tax`` (tax-inclusive store).
+- Shipping, handling and wrapping map to their ``*_ex_tax`` amounts with their ``*_tax``; each
+  order-level fee (``fees[]``, ``custom_fee``) to a FeeLine of ``cost_ex_tax`` with ``cost_tax``.
+  Tax rows become one TaxLine per rate (item, handling and wrapping tax in ``amount``, shipping tax
+  in ``shipping_amount``; a row without ``line_item_type`` counts as item tax).
+- The tax rows have no type for fees; when they leave out the fees' tax (they sum to the order's
+  ``total_tax`` less the fees' ``cost_tax``), each fee's tax becomes a TaxLine of its own.
+- Then lines + tax + shipping + fees = ``total_inc_tax`` (to the store's rounding).
 
 Money arrives as strings ("225.0000") in v2 and as JSON numbers in v3 (transactions, refunds);
-numbers go through ``str`` first so no binary float ever becomes an amount.
+fees may carry either. Numbers go through ``str`` first so no binary float ever becomes an amount.
 """
 
 from __future__ import annotations
@@ -169,10 +178,19 @@ def _tax_code(row: Mapping[str, Any]) -> str:
     return f"rate:{rate_id}" if rate_id not in (None, "", 0) else str(row.get("name") or row.get("class") or "tax")
 
 
+def _scaled(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    """``amount * part / whole`` to the cent (0 when ``whole`` is 0)."""
+    return _round2(amount * part / whole) if whole else ZERO
+
+
 def _line_values(
     product: Mapping[str, Any], tax_rows: list[Mapping[str, Any]], inclusive: bool
 ) -> tuple[Decimal, Decimal, Decimal]:
-    """(subtotal before discounts, total after discounts, tax) of one product row, all tax-exclusive."""
+    """(subtotal before discounts, total after discounts, tax) of one product row, all tax-exclusive.
+
+    ``tax_rows`` are the product's own rows (``details=true``); without them the tax on the
+    discounted amount is the row's ``total_tax`` in the proportion of the discounted amount.
+    """
     pid = product.get("id")
     subtotal = money(product.get("total_ex_tax"), f"products[{pid}].total_ex_tax")
     discounts = sum(
@@ -182,15 +200,21 @@ def _line_values(
         ),
         ZERO,
     )
+    listed_tax = money(product.get("total_tax"), f"products[{pid}].total_tax")
+    if inclusive:
+        before = money(product.get("total_inc_tax"), f"products[{pid}].total_inc_tax")
+        if product.get("discounted_total_inc_tax") not in (None, ""):
+            after = money(product["discounted_total_inc_tax"], f"products[{pid}].discounted_total_inc_tax")
+        else:
+            after = before - discounts
+    else:
+        before = subtotal
+        after = subtotal - discounts
     if tax_rows:
         tax = sum((money(t.get("line_amount"), "taxes.line_amount") for t in tax_rows), ZERO)
     else:
-        tax = money(product.get("total_tax"), f"products[{pid}].total_tax")
-    if inclusive:
-        total = money(product.get("total_inc_tax"), f"products[{pid}].total_inc_tax") - discounts - tax
-    else:
-        total = subtotal - discounts
-    return subtotal, total, tax
+        tax = _scaled(after, listed_tax, before)
+    return subtotal, (after - tax if inclusive else after), tax
 
 
 def _tax_rows_by_product(taxes: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -201,12 +225,16 @@ def _tax_rows_by_product(taxes: Iterable[Mapping[str, Any]]) -> dict[str, list[M
     return grouped
 
 
-def _lines(payload: Mapping[str, Any], inclusive: bool) -> tuple[OrderLine, ...]:
+def _lines(payload: Mapping[str, Any], inclusive: bool, fee_tax: Decimal) -> tuple[OrderLine, ...]:
+    order = payload["order"]
     by_product = _tax_rows_by_product(payload.get("taxes") or ())
-    lines = []
+    lines: list[OrderLine] = []
+    derived: list[int] = []  # lines whose tax is scaled from total_tax, not read from their own rows
     for product in payload.get("products") or ():
         rows = by_product.get(str(product.get("id")), [])
         subtotal, total, tax = _line_values(product, rows, inclusive)
+        if not rows:
+            derived.append(len(lines))
         codes = {_tax_code(r) for r in rows}
         lines.append(
             OrderLine(
@@ -221,7 +249,30 @@ def _lines(payload: Mapping[str, Any], inclusive: bool) -> tuple[OrderLine, ...]
                 tax_code=codes.pop() if len(codes) == 1 else "",
             )
         )
+    if derived:
+        _settle_scaled_tax(lines, derived, order, inclusive, fee_tax)
     return tuple(lines)
+
+
+def _settle_scaled_tax(
+    lines: list[OrderLine], derived: list[int], order: Mapping[str, Any], inclusive: bool, fee_tax: Decimal
+) -> None:
+    """Give the cents that scaling each line's tax leaves to the line with the most tax.
+
+    The items' tax is the order's ``total_tax`` less shipping, handling, wrapping and fee tax; the
+    scaled line taxes (rounded per line) may miss it by a cent a line. Anything larger is not
+    rounding and is left for the accounting engine's balance check to report.
+    """
+    items_tax = money(order.get("total_tax"), "total_tax") - fee_tax
+    for prefix in ("shipping_cost", "handling_cost", "wrapping_cost"):
+        items_tax -= money(order.get(f"{prefix}_tax"), f"{prefix}_tax")
+    items_tax -= sum((line.tax for i, line in enumerate(lines) if i not in derived), ZERO)
+    gap = items_tax - sum((lines[i].tax for i in derived), ZERO)
+    if not gap or abs(gap) > CENT * len(derived):
+        return
+    i = max(derived, key=lambda k: lines[k].tax)
+    line = lines[i]
+    lines[i] = line.model_copy(update={"tax": line.tax + gap, "total": line.total - gap if inclusive else line.total})
 
 
 def _tax_lines(taxes: Iterable[Mapping[str, Any]]) -> tuple[TaxLine, ...]:
@@ -244,6 +295,59 @@ def _tax_lines(taxes: Iterable[Mapping[str, Any]]) -> tuple[TaxLine, ...]:
         )
         for code, (label, rate, item_tax, shipping_tax) in amounts.items()
     )
+
+
+def _fee_lines(order: Mapping[str, Any]) -> tuple[list[FeeLine], list[TaxLine]]:
+    """The order's ``fees[]`` (read with ``include=fees``) as FeeLines, and their tax per tax class.
+
+    A fee names at least two of ``cost_ex_tax``, ``cost_inc_tax`` and ``cost_tax`` (BigCommerce's
+    own example leaves ``cost_ex_tax`` out of one); the third follows from the other two.
+    """
+    fees = order.get("fees")
+    if not isinstance(fees, list):  # the {url, resource} link: read without include=fees
+        return [], []
+    lines: list[FeeLine] = []
+    tax_by_class: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for fee in fees:
+        where = f"fees[{fee.get('id')}]"
+        given = {k: fee.get(k) for k in ("cost_ex_tax", "cost_inc_tax", "cost_tax") if fee.get(k) not in (None, "")}
+        if len(given) < 2:
+            raise ReviewError(
+                f"BigCommerce order {order.get('id')} fee {fee.get('id')} gives only {sorted(given) or 'no amounts'};"
+                " two of cost_ex_tax, cost_inc_tax and cost_tax are needed"
+            )
+        if "cost_ex_tax" in given and "cost_tax" in given:
+            ex, tax = money(given["cost_ex_tax"], f"{where}.cost_ex_tax"), money(given["cost_tax"], f"{where}.cost_tax")
+        elif "cost_tax" in given:
+            tax = money(given["cost_tax"], f"{where}.cost_tax")
+            ex = money(given["cost_inc_tax"], f"{where}.cost_inc_tax") - tax
+        else:
+            ex = money(given["cost_ex_tax"], f"{where}.cost_ex_tax")
+            tax = money(given["cost_inc_tax"], f"{where}.cost_inc_tax") - ex
+        name = str(fee.get("display_name_merchant") or fee.get("display_name_customer") or fee.get("type") or "fee")
+        lines.append(FeeLine(name=name, total=ex, tax=tax))
+        tax_class = fee.get("tax_class_id")
+        tax_by_class[f"fee-tax-class:{tax_class if tax_class is not None else 'default'}"] += tax
+    taxes = [TaxLine(code=code, label="Fee tax", amount=amount) for code, amount in tax_by_class.items() if amount]
+    return lines, taxes
+
+
+def _order_tax_lines(
+    order: Mapping[str, Any], taxes: Iterable[Mapping[str, Any]], fee_taxes: list[TaxLine]
+) -> tuple[TaxLine, ...]:
+    """The tax rows per rate, plus the fees' tax when the rows leave it out.
+
+    No row type covers fees, and BigCommerce does not say whether ``/taxes`` lists their tax; the
+    order's ``total_tax`` does include it. So the fees' tax is added when what the rows fall short
+    of ``total_tax`` is nearer to it than to nothing (the store's rounding may leave a cent).
+    """
+    lines = _tax_lines(taxes)
+    if not lines or not fee_taxes:
+        return lines
+    listed = sum((t.amount + t.shipping_amount for t in lines), ZERO)
+    fee_tax = sum((t.amount for t in fee_taxes), ZERO)
+    short = money(order.get("total_tax"), "total_tax") - listed
+    return (*lines, *fee_taxes) if abs(short - fee_tax) < abs(short) else lines
 
 
 def _payments(payload: Mapping[str, Any], order: Mapping[str, Any], currency: str) -> tuple[Payment, ...]:
@@ -324,12 +428,14 @@ def to_order(payload: Mapping[str, Any], paid_status_ids: Collection[int]) -> Or
     inclusive = bool(order.get("is_tax_inclusive_pricing"))
     status_id = int(order.get("status_id") or 0)
 
+    custom_fees, fee_taxes = _fee_lines(order)
     fees = []
     for name, prefix in (("Handling", "handling_cost"), ("Gift wrapping", "wrapping_cost")):
         ex = money(order.get(f"{prefix}_ex_tax"), f"{prefix}_ex_tax")
         tax = money(order.get(f"{prefix}_tax"), f"{prefix}_tax")
         if ex or tax:
             fees.append(FeeLine(name=name, total=ex, tax=tax))
+    fees.extend(custom_fees)
     shipping_ex = money(order.get("shipping_cost_ex_tax"), "shipping_cost_ex_tax")
     shipping_tax = money(order.get("shipping_cost_tax"), "shipping_cost_tax")
     methods = [str(a.get("shipping_method") or "") for a in payload.get("shipping_addresses") or ()]
@@ -369,8 +475,8 @@ def to_order(payload: Mapping[str, Any], paid_status_ids: Collection[int]) -> Or
         paid_at=min(captured) if captured else None,
         prices_include_tax=inclusive,
         customer=order_customer(order, payload.get("shipping_addresses") or ()),
-        lines=_lines(payload, inclusive),
-        tax_lines=_tax_lines(payload.get("taxes") or ()),
+        lines=_lines(payload, inclusive, sum((t.amount for t in fee_taxes), ZERO)),
+        tax_lines=_order_tax_lines(order, payload.get("taxes") or (), fee_taxes),
         shipping_lines=shipping,
         fee_lines=tuple(fees),
         discounts=tuple(discounts),

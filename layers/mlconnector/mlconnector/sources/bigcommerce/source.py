@@ -23,6 +23,10 @@ from mlconnector.sources.bigcommerce.webhooks import BigCommerceWebhooks
 log = logging.getLogger(__name__)
 
 RESOURCES = ("orders", "customers", "refunds")
+# v2 orders carry their order-level fees only when asked (``fees`` is otherwise a {url, resource} link);
+# order taxes name their product and line type only with details=true.
+ORDER_INCLUDES = {"include": "fees"}
+TAX_DETAILS = {"details": "true"}
 MAX_SAME_STAMP_PAGES = 10_000
 
 
@@ -108,14 +112,15 @@ class BigCommerceSource(StoreSource):
         raise ReviewError(f"BigCommerce has no {kind} records")
 
     def _order_bundle(self, order_id: int, order: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The v2 order with products, shipping addresses, coupons and taxes, plus v3 transactions and refunds."""
+        """The v2 order (with its fees) and products, shipping addresses, coupons and taxes, plus v3
+        transactions and refunds. ``order`` is the list's summary, already read with its fees."""
         c = self.client
         return {
-            "order": dict(order) if order is not None else c.get("v2", f"orders/{order_id}"),
+            "order": dict(order) if order is not None else c.get("v2", f"orders/{order_id}", ORDER_INCLUDES),
             "products": c.v2_all(f"orders/{order_id}/products"),
             "shipping_addresses": c.v2_all(f"orders/{order_id}/shipping_addresses"),
             "coupons": c.v2_all(f"orders/{order_id}/coupons"),
-            "taxes": c.v2_all(f"orders/{order_id}/taxes"),
+            "taxes": c.v2_all(f"orders/{order_id}/taxes", TAX_DETAILS),
             "transactions": c.v3_all(f"orders/{order_id}/transactions"),
             "refunds": c.v3_all(f"orders/{order_id}/payment_actions/refunds"),
         }
@@ -124,9 +129,9 @@ class BigCommerceSource(StoreSource):
         c = self.client
         return {
             "refund": dict(refund),
-            "order": c.get("v2", f"orders/{order_id}"),
+            "order": c.get("v2", f"orders/{order_id}", ORDER_INCLUDES),
             "products": c.v2_all(f"orders/{order_id}/products"),
-            "taxes": c.v2_all(f"orders/{order_id}/taxes"),
+            "taxes": c.v2_all(f"orders/{order_id}/taxes", TAX_DETAILS),
         }
 
     # ------------------------------------------------------------------ polling
@@ -165,7 +170,7 @@ class BigCommerceSource(StoreSource):
             raise ValueError(f"unknown BigCommerce resource {resource!r}; expected one of {', '.join(RESOURCES)}")
 
     def _order_page(self, since: datetime, page: int) -> tuple[list[dict[str, Any]], bool]:
-        params = {"min_date_modified": _rfc2822(since), "sort": "date_modified:asc"}
+        params = {"min_date_modified": _rfc2822(since), "sort": "date_modified:asc", **ORDER_INCLUDES}
         items = self.client.v2_list("orders", params, page=page)
         return items, len(items) >= self.settings.page_limit
 
