@@ -341,6 +341,46 @@ def test_refund_maps_lines_shipping_and_tax(state: BigCommerceState) -> None:
     assert mapped.refunds == (refund,)
 
 
+def test_fees_map_to_fee_lines_and_their_tax_is_added_once(state: BigCommerceState) -> None:
+    order = state.create_order(
+        [{"name": "Mug", "sku": "MUG", "price": "10.00", "quantity": 2}],
+        fees=[("Retail delivery fee", "0.28", False), ("Packaging fee", "1.50", True)],
+        itemised_taxes=False,
+        deliver=False,
+    )
+    bundle = state.order_bundle(order["id"])
+    mapped = make_source().to_order(bundle)
+    assert [(f.name, f.total, f.tax) for f in mapped.fee_lines] == [
+        ("Retail delivery fee", Decimal("0.28"), ZERO),
+        ("Packaging fee", Decimal("1.5"), Decimal("0.12")),
+    ]
+    # The rows (1.60 on the mugs) leave the packaging fee's 0.12 out; total_tax has it.
+    assert [(t.code, t.amount) for t in mapped.tax_lines] == [
+        ("rate:1", Decimal("1.6")),
+        ("fee-tax-class:default", Decimal("0.12")),
+    ]
+    assert parts_total(mapped) == mapped.total == Decimal("23.50")  # 20 + 1.60 + 0.28 + 1.50 + 0.12
+    # A store whose rows do list the fee's tax: it is not added a second time.
+    row = dict(bundle["taxes"][0], id=999, line_amount="0.1200", priority_amount="0.1200")
+    listed = make_source().to_order({**bundle, "taxes": [*bundle["taxes"], row]})
+    assert [(t.code, t.amount) for t in listed.tax_lines] == [("rate:1", Decimal("1.72"))]
+    assert parts_total(listed) == listed.total
+
+
+def test_a_fee_needs_two_of_its_three_amounts(state: BigCommerceState) -> None:
+    order = state.create_order(
+        [{"name": "Mug", "sku": "MUG", "price": "10.00"}], fees=[("Packaging fee", "1.50", True)], deliver=False
+    )
+    bundle = state.order_bundle(order["id"])
+    (fee,) = bundle["order"]["fees"]
+    inc_only = {k: v for k, v in fee.items() if k not in ("cost_ex_tax", "cost_tax")}
+    with pytest.raises(ReviewError, match="two of cost_ex_tax, cost_inc_tax and cost_tax"):
+        make_source().to_order({**bundle, "order": {**bundle["order"], "fees": [inc_only]}})
+    no_ex = {k: v for k, v in fee.items() if k != "cost_ex_tax"}  # as in BigCommerce's own example
+    mapped = make_source().to_order({**bundle, "order": {**bundle["order"], "fees": [no_ex]}})
+    assert [(f.total, f.tax) for f in mapped.fee_lines] == [(Decimal("1.5"), Decimal("0.12"))]
+
+
 def test_combined_payload_is_required() -> None:
     with pytest.raises(ReviewError, match="combined fetch"):
         make_source().to_order({"id": 5, "status_id": 11})
