@@ -367,6 +367,38 @@ def test_fees_map_to_fee_lines_and_their_tax_is_added_once(state: BigCommerceSta
     assert parts_total(listed) == listed.total
 
 
+@pytest.mark.parametrize("total_tax_after_discount", [False, True])
+def test_tax_rows_per_address_share_the_items_tax_among_the_lines(
+    state: BigCommerceState, total_tax_after_discount: bool
+) -> None:
+    """Rows without order_product_id (BigCommerce's example shape): each line's tax is its share of
+    the items' tax, whether a product's total_tax is read as before its discount (BigCommerce's
+    example) or after it (its field description)."""
+    order = state.create_order(
+        [
+            {"name": "Mug", "sku": "MUG", "price": "10.80", "quantity": 3},
+            {"name": "Tea", "sku": "HTS", "price": "12.49", "quantity": 2, "tax_rate_id": 2},
+        ],
+        tax_inclusive=True,
+        shipping="5.40",
+        coupon=("TEN", "7.35"),
+        itemised_taxes=False,
+        deliver=False,
+    )
+    bundle = state.order_bundle(order["id"])
+    assert all("order_product_id" not in row for row in bundle["taxes"])
+    rows = state.taxes[order["id"]]  # what the store charged per line, which the API does not show here
+    truth = {str(r["order_product_id"]): Decimal(r["line_amount"]) for r in rows if r["line_item_type"] == "item"}
+    if total_tax_after_discount:
+        for product in bundle["products"]:
+            product["total_tax"] = str(truth[str(product["id"])])
+    mapped = make_source().to_order(bundle)
+    assert parts_total(mapped) == mapped.total == Decimal(order["total_inc_tax"])
+    assert sum((line.tax for line in mapped.lines), ZERO) == sum(truth.values(), ZERO)
+    for line in mapped.lines:
+        assert abs(line.tax - truth[line.line_id]) <= Decimal("0.01")
+
+
 def test_a_fee_needs_two_of_its_three_amounts(state: BigCommerceState) -> None:
     order = state.create_order(
         [{"name": "Mug", "sku": "MUG", "price": "10.00"}], fees=[("Packaging fee", "1.50", True)], deliver=False

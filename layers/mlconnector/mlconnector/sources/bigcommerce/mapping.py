@@ -14,10 +14,10 @@ How BigCommerce's numbers fit together (and how they are read here):
 - The ``/taxes`` rows give that tax. With ``details=true`` a row names its product
   (``order_product_id``) and what it taxes (``line_item_type`` item | shipping | handling |
   gift-wrapping); without them (BigCommerce's own example: one row per shipping address and rate)
-  a product's tax is its ``total_tax`` scaled to the discounted amount, the rate the row itself
-  was taxed at.
+  the items' tax the order states is shared among the products in proportion to their
+  ``total_tax`` scaled to the discounted amount.
 - So a canonical line has ``subtotal = total_ex_tax`` (price_ex_tax * quantity),
-  ``tax = Σ tax rows of the product`` (or the scaled ``total_tax``), and
+  ``tax = Σ tax rows of the product`` (or its share), and
   ``total = total_ex_tax - discounts`` (tax-exclusive store) or the discounted tax-inclusive amount
   (``discounted_total_inc_tax``) ``- tax`` (tax-inclusive store).
 - Shipping, handling and wrapping map to their ``*_ex_tax`` amounts with their ``*_tax``; each
@@ -257,22 +257,28 @@ def _lines(payload: Mapping[str, Any], inclusive: bool, fee_tax: Decimal) -> tup
 def _settle_scaled_tax(
     lines: list[OrderLine], derived: list[int], order: Mapping[str, Any], inclusive: bool, fee_tax: Decimal
 ) -> None:
-    """Give the cents that scaling each line's tax leaves to the line with the most tax.
+    """Share the items' tax the order states among the lines whose tax was scaled, in proportion.
 
-    The items' tax is the order's ``total_tax`` less shipping, handling, wrapping and fee tax; the
-    scaled line taxes (rounded per line) may miss it by a cent a line. Anything larger is not
-    rounding and is left for the accounting engine's balance check to report.
+    The items' tax is the order's ``total_tax`` less shipping, handling, wrapping and fee tax and
+    the tax of lines with rows of their own. Scaling each line's ``total_tax`` to its discounted
+    amount gets the proportions between lines; the order's own figure settles the amount, so the
+    lines add up whether BigCommerce's ``total_tax`` on a product was before or after its discount
+    (its example and its field description disagree). The largest line takes the rounding cents.
     """
     items_tax = money(order.get("total_tax"), "total_tax") - fee_tax
     for prefix in ("shipping_cost", "handling_cost", "wrapping_cost"):
         items_tax -= money(order.get(f"{prefix}_tax"), f"{prefix}_tax")
     items_tax -= sum((line.tax for i, line in enumerate(lines) if i not in derived), ZERO)
-    gap = items_tax - sum((lines[i].tax for i in derived), ZERO)
-    if not gap or abs(gap) > CENT * len(derived):
+    scaled = sum((lines[i].tax for i in derived), ZERO)
+    if items_tax < 0 or scaled <= 0 or items_tax == scaled:
         return
-    i = max(derived, key=lambda k: lines[k].tax)
-    line = lines[i]
-    lines[i] = line.model_copy(update={"tax": line.tax + gap, "total": line.total - gap if inclusive else line.total})
+    shares = {i: _round2(items_tax * lines[i].tax / scaled) for i in derived}
+    largest = max(derived, key=lambda k: lines[k].tax)
+    shares[largest] += items_tax - sum(shares.values(), ZERO)
+    for i, tax in shares.items():
+        line = lines[i]
+        total = line.total + line.tax - tax if inclusive else line.total
+        lines[i] = line.model_copy(update={"tax": tax, "total": total})
 
 
 def _tax_lines(taxes: Iterable[Mapping[str, Any]]) -> tuple[TaxLine, ...]:
