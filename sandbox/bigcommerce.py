@@ -6,11 +6,11 @@ What it reproduces (reference section 2; BigCommerce docs ``orders.v2.oas2.yml``
 - ``/stores/{store_hash}/v2|v3/…`` with ``X-Auth-Token``; a missing or wrong token is 401 with
   BigCommerce's bodies (v2: ``[{"status", "message"}]``, v3: ``{"status", "title", "type"}``).
 - v2 orders: money as 4-decimal strings ("225.0000"), RFC-2822 dates, status ids and names,
-  ``products``/``shipping_addresses``/``coupons`` as ``{url, resource}``, the sub-resources
-  ``products`` (prices before discounts, ``applied_discounts``), ``shipping_addresses``, ``coupons``,
-  ``taxes`` (per product/shipping/handling row, tax charged after discounts); ``page``/``limit``
-  (≤ 250), ``min_/max_date_modified`` and ``_created`` (RFC-2822 or ISO-8601), ``sort``; an empty
-  list answers 204 No Content.
+  ``products``/``shipping_addresses``/``coupons``/``fees`` as ``{url, resource}``, the sub-resources
+  ``products`` (prices before discounts, ``applied_discounts``, ``discounted_total_inc_tax``),
+  ``shipping_addresses``, ``coupons``, ``taxes`` (tax charged after discounts); ``page``/``limit``
+  (≤ 250), ``min_/max_date_modified`` and ``_created`` (RFC-2822 or ISO-8601), ``sort``, ``include``;
+  an empty list is ``[]`` (the spec declares no 204 for these lists).
 - v3: ``orders/{id}/transactions``, ``orders/{id}/payment_actions/refunds``,
   ``orders/payment_actions/refunds`` (``created:min``…), ``customers`` (``id:in``,
   ``date_modified:min``, ``include=addresses``, ``sort``), ``hooks`` CRUD; money as JSON numbers,
@@ -36,7 +36,8 @@ What it reproduces (reference section 2; BigCommerce docs ``orders.v2.oas2.yml``
   which the hook is deactivated (``is_active=false``).
 
 Knobs: ``drop_next_delivery``, ``duplicate_next_delivery`` (counts), ``force_429_next``,
-``quota``/``window_ms``, ``delivery_attempts``/``retry_delay``.
+``quota``/``window_ms``, ``delivery_attempts``/``retry_delay``; per order ``fees`` and
+``itemised_taxes``.
 """
 
 from __future__ import annotations

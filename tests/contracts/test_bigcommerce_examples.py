@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ ORDERS = ("order-with-fees", "order-tax-inclusive-discount", "refund")
 D = Decimal
 
 
+@cache
 def spec(name: str) -> dict[str, Any]:
+    """A transcribed spec, parsed once (callers do not change it)."""
     return yaml.safe_load((HERE / f"{name}.yaml").read_text(encoding="utf-8"))
 
 

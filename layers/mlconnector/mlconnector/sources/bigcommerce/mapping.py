@@ -188,8 +188,9 @@ def _line_values(
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(subtotal before discounts, total after discounts, tax) of one product row, all tax-exclusive.
 
-    ``tax_rows`` are the product's own rows (``details=true``); without them the tax on the
-    discounted amount is the row's ``total_tax`` in the proportion of the discounted amount.
+    ``tax_rows`` are the product's own rows (``details=true``); without them the tax is the row's
+    ``total_tax`` scaled to the discounted amount, which ``_settle_scaled_tax`` then settles
+    against the tax the order states.
     """
     pid = product.get("id")
     subtotal = money(product.get("total_ex_tax"), f"products[{pid}].total_ex_tax")
