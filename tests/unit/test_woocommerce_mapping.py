@@ -259,17 +259,27 @@ def test_tax_inclusive_order_keeps_lines_tax_exclusive() -> None:
 
 
 def test_guest_order_is_keyed_by_lowercased_email_and_unpaid_has_no_payment() -> None:
-    payload = exclusive_order() | {"customer_id": 0, "status": "pending", "date_paid_gmt": None, "transaction_id": ""}
+    payload = exclusive_order() | {"customer_id": 0, "status": "pending", "transaction_id": ""}
+    payload |= {"date_paid": None, "date_paid_gmt": None}
     payload["billing"] = {**payload["billing"], "email": "  Jane.Doe@Example.COM "}
     order = source().to_order(payload)
     assert order.customer is not None and order.customer.source_id == "guest:jane.doe@example.com"
     assert not order.paid and order.payments == ()
 
 
-def test_paid_statuses_come_from_settings() -> None:
-    payload = exclusive_order() | {"status": "on-hold"}
-    assert not source().to_order(payload).paid
-    assert source(paid_statuses=("processing", "completed", "on-hold")).to_order(payload).paid
+def test_paid_statuses_add_statuses_paid_without_a_payment_date_and_never_unpay_a_paid_order() -> None:
+    awaiting_transfer = exclusive_order() | {"status": "on-hold", "date_paid": None, "date_paid_gmt": None}
+    assert not source().to_order(awaiting_transfer).paid
+    assert source(paid_statuses=("processing", "completed", "on-hold")).to_order(awaiting_transfer).paid
+    held_after_payment = exclusive_order() | {"status": "on-hold"}
+    assert source().to_order(held_after_payment).paid
+    assert source(paid_statuses=("processing",)).to_order(exclusive_order() | {"status": "refunded"}).paid
+
+
+@pytest.mark.parametrize("status", ["pending", "failed"])
+def test_a_status_awaiting_payment_cannot_be_a_paid_status(status: str) -> None:
+    with pytest.raises(ValueError, match=f"{status} cannot be a paid status"):
+        source(paid_statuses=("processing", status))
 
 
 def test_refunds_on_the_order_are_summarised_positive() -> None:

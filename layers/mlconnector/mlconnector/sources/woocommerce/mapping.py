@@ -33,6 +33,10 @@ from mlconnector.sources.amounts import parse_amount
 from mlconnector.sources.woocommerce.webhooks import gmt, modified_at
 
 CATEGORY_META_KEYS = ("_categories", "categories", "_product_categories", "product_categories")
+#: ``wc_get_is_paid_statuses()`` without a store's ``woocommerce_order_is_paid_statuses`` filter.
+DEFAULT_PAID_STATUSES = ("processing", "completed")
+#: ``wc_get_is_pending_statuses()`` and ``failed``: statuses that say the order has not been paid.
+AWAITING_PAYMENT = frozenset({"pending", "failed"})
 
 
 def money(value: Any, field: str = "amount") -> Decimal:
@@ -92,8 +96,45 @@ def order_customer(payload: Mapping[str, Any]) -> Customer:
     )
 
 
-def to_order(payload: Mapping[str, Any], paid_statuses: Iterable[str] = ("processing", "completed")) -> Order:
+def order_paid(payload: Mapping[str, Any], paid_statuses: Iterable[str] = DEFAULT_PAID_STATUSES) -> bool:
+    """Whether money was taken for the order, from what WooCommerce recorded rather than its status alone.
+
+    WooCommerce sets ``date_paid`` once, when payment completes or the order first reaches processing or
+    completed (``payment_complete``, ``maybe_set_date_paid``), sets ``date_completed`` on completion, and
+    clears neither afterwards: an order refunded (``wc_create_refund`` sets ``refunded`` once nothing is
+    left to refund), cancelled or put on hold after payment still carries them. So an order is paid when
+    its status is one of ``paid_statuses`` (``wc_get_is_paid_statuses()``: processing, completed; orders
+    completed by hand before WooCommerce 3.0 have no ``date_paid``) or when either date is set.
+
+    Where the two contradict nothing is assumed, the order goes to review: a pending or failed order
+    (awaiting payment) that has a payment date, and a refunded order with no sign it was ever paid.
+    """
+    order_id = payload.get("id")
+    status = str(payload.get("status") or "")
+    payment_date = payload.get("date_paid_gmt") or payload.get("date_paid")
+    completion_date = payload.get("date_completed_gmt") or payload.get("date_completed")
+    if status in AWAITING_PAYMENT:
+        if payment_date:
+            raise ReviewError(
+                f"WooCommerce order {order_id} is {status!r} (awaiting payment) but records a payment on "
+                f"{payment_date}; check in the store whether it was paid before it is posted"
+            )
+        return False
+    if status in set(paid_statuses) or payment_date or completion_date:
+        return True
+    if status == "refunded":
+        raise ReviewError(
+            f"WooCommerce order {order_id} is refunded but records no payment (no date_paid, never completed): "
+            "post its sale and refunds by hand if money was taken, or dismiss it"
+        )
+    return False
+
+
+def to_order(payload: Mapping[str, Any], paid_statuses: Iterable[str] = DEFAULT_PAID_STATUSES) -> Order:
     """A ``GET /orders/{id}`` payload (or an order webhook body) as a canonical Order.
+
+    ``paid`` comes from ``order_paid``; a paid order carries its capture (the order ``total``) even when
+    it has since been refunded or cancelled: the sale posts, then each refund posts against it.
 
     Gift cards (WooCommerce Gift Cards extension, ``gift_cards[]``) are a method of payment: the
     order ``total`` is what remains for the gateway, so the canonical total adds them back and each
@@ -159,7 +200,7 @@ def to_order(payload: Mapping[str, Any], paid_statuses: Iterable[str] = ("proces
     )
 
     status = str(payload.get("status") or "")
-    paid = status in set(paid_statuses)
+    paid = order_paid(payload, paid_statuses)
     gateway_total = money(payload.get("total"), "total")
     gift_cards = [g for g in payload.get("gift_cards") or () if isinstance(g, Mapping)]
     gift_total = sum((money(g.get("amount"), "gift_cards.amount") for g in gift_cards), ZERO)
@@ -228,11 +269,22 @@ def to_order(payload: Mapping[str, Any], paid_statuses: Iterable[str] = ("proces
     )
 
 
+def refund_in_order(refund: Mapping[str, Any], order: Mapping[str, Any]) -> dict[str, Any]:
+    """A refund with its order's id, currency and gateway: WooCommerce's refund names none of them."""
+    return {
+        **refund,
+        "order_id": int(order["id"]),
+        "currency": order.get("currency"),
+        "payment_method": order.get("payment_method", ""),
+        "payment_method_title": order.get("payment_method_title", ""),
+    }
+
+
 def to_refund(payload: Mapping[str, Any]) -> Refund:
     """A ``GET /orders/{order}/refunds/{refund}`` payload as a canonical Refund.
 
     WooCommerce's refund representation names neither its order nor the currency, so the adapter
-    injects ``order_id`` and ``currency`` (from the parent order) before mapping; both are required.
+    injects ``order_id`` and ``currency`` (``refund_in_order``) before mapping; both are required.
     Refund line amounts arrive negative and become positive; ``_refunded_item_id`` meta links a
     refund line to the order line it refunds.
     """

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mlconnector.sources.woocommerce.mapping import AWAITING_PAYMENT, DEFAULT_PAID_STATUSES
 from mlconnector.sources.woocommerce.webhooks import DEFAULT_TOPICS, EVENTS, RESOURCES
 
 
@@ -32,7 +33,17 @@ class WooCommerceSettings(BaseModel):
         default=None, description="Scheme WooCommerce uses for the OAuth base URI when it differs from base_url's"
     )
     webhook_topics: tuple[str, ...] = DEFAULT_TOPICS
-    paid_statuses: tuple[str, ...] = ("processing", "completed")
+    paid_statuses: tuple[str, ...] = Field(
+        default=DEFAULT_PAID_STATUSES,
+        description=(
+            "Statuses that mean paid on this store even without a recorded payment date: WooCommerce's "
+            "wc_get_is_paid_statuses() (processing, completed) plus any status the store's "
+            "woocommerce_order_is_paid_statuses filter adds. An order in another status is paid when "
+            "WooCommerce recorded its payment (date_paid) or completion, so a refunded or cancelled order "
+            "that was paid posts its sale and then its refunds; this list only adds statuses (e.g. on-hold, to "
+            "book orders a late-settling gateway has authorised), it never makes an order with a payment date unpaid."
+        ),
+    )
     per_page: int = Field(default=100, ge=2, le=100)
     overlap_seconds: int = Field(default=600, ge=0)
     backfill_from: datetime | None = None
@@ -50,6 +61,17 @@ class WooCommerceSettings(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("base_url must not carry a query string or fragment")
         return value.strip().rstrip("/")
+
+    @field_validator("paid_statuses")
+    @classmethod
+    def _paid_means_paid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        awaiting = [status for status in value if status in AWAITING_PAYMENT]
+        if awaiting:
+            raise ValueError(
+                f"{', '.join(awaiting)} cannot be a paid status: WooCommerce uses it for orders awaiting payment "
+                "(an order paid since then carries its date_paid and posts without being listed here)"
+            )
+        return value
 
     @field_validator("webhook_topics")
     @classmethod

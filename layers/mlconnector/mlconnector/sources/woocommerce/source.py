@@ -136,18 +136,7 @@ class WooCommerceSource(StoreSource):
     def _order_refunds(self, order: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         for page in self.client.pages(f"orders/{int(order['id'])}/refunds"):
             for refund in page:
-                yield self._with_order_context(refund, order)
-
-    @staticmethod
-    def _with_order_context(refund: Mapping[str, Any], order: Mapping[str, Any]) -> dict[str, Any]:
-        """WooCommerce refunds name neither order nor currency; carry them (and the gateway) along."""
-        return {
-            **refund,
-            "order_id": int(order["id"]),
-            "currency": order.get("currency"),
-            "payment_method": order.get("payment_method", ""),
-            "payment_method_title": order.get("payment_method_title", ""),
-        }
+                yield mapping.refund_in_order(refund, order)
 
     # ------------------------------------------------------------------ fetch
 
@@ -163,7 +152,7 @@ class WooCommerceSource(StoreSource):
                 order_id, _, refund_id = object_id.partition(":")
                 refund = self.client.get_json(f"orders/{int(order_id)}/refunds/{int(refund_id)}")
                 order = self.client.get_json(f"orders/{int(order_id)}")
-                return self._with_order_context(refund, order)
+                return mapping.refund_in_order(refund, order)
         except ValueError:
             raise ReviewError(f"malformed WooCommerce {kind} id {object_id!r}") from None
         raise ReviewError(f"WooCommerce has no {kind} records")
