@@ -40,13 +40,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 import requests
+from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+
+from sandbox.contracts import contract_json
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -127,6 +131,39 @@ def webhook_signature(body: bytes, secret: str) -> str:
 def rfc3986(value: str) -> str:
     """``wc_rest_urlencode_rfc3986`` (rawurlencode)."""
     return quote(value, safe="~")
+
+
+class ContractViolation(AssertionError):
+    """The simulator was about to hold or serve a document the WooCommerce REST API docs do not describe."""
+
+
+CONTRACT_SCHEMAS = {
+    "order": "order.schema.json",
+    "refund": "order-refund.schema.json",
+    "customer": "customer.schema.json",
+}
+
+
+@cache
+def _contract(kind: str) -> Draft202012Validator:
+    return Draft202012Validator(contract_json("woocommerce", CONTRACT_SCHEMAS[kind]))
+
+
+def documented[T: Mapping[str, Any]](kind: str, document: T) -> T:
+    """``document`` unchanged if it is a WooCommerce ``kind`` exactly as the docs describe one (no field the docs
+    lack, none missing, every type theirs, see tests/contracts/woocommerce/); ``ContractViolation`` otherwise."""
+    errors = sorted(_contract(kind).iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        where = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:5])
+        raise ContractViolation(
+            f"WooCommerce {kind} {document.get('id')} is not as the REST API docs describe: {where}"
+        )
+    return document
+
+
+def _refunded(order: Mapping[str, Any]) -> Decimal:
+    """``get_total_refunded``: what the order's refunds returned so far."""
+    return sum((-Decimal(r["total"]) for r in order["refunds"]), ZERO)
 
 
 def fmt(moment: datetime | None) -> str | None:
@@ -384,19 +421,13 @@ class WooState:
                         "email": email,
                         "phone": phone,
                     },
-                    "shipping": {
-                        "first_name": first_name,
-                        "last_name": last_name,
-                        "company": "",
-                        **address,
-                        "phone": "",
-                    },
+                    "shipping": {"first_name": first_name, "last_name": last_name, "company": "", **address},
                     "is_paying_customer": False,
                     "avatar_url": "https://secure.gravatar.com/avatar/?s=96&d=mm&r=g",
                     "meta_data": [],
                 }
             )
-            self.customers[cid] = customer
+            self.customers[cid] = documented("customer", customer)
             snapshot = copy.deepcopy(customer)
         if deliver:
             self.deliver("customer.created", snapshot)
@@ -404,9 +435,9 @@ class WooState:
 
     def update_customer(self, customer_id: int, *, deliver: bool = True, **changes: Any) -> dict[str, Any]:
         with self.lock:
-            customer = self.customers[customer_id]
-            customer.update(changes)
+            customer = {**copy.deepcopy(self.customers[customer_id]), **changes}
             self._stamp(customer, "date_modified", self.now())
+            self.customers[customer_id].update(documented("customer", customer))
             snapshot = copy.deepcopy(customer)
         if deliver:
             self.deliver("customer.updated", snapshot)
@@ -425,7 +456,6 @@ class WooState:
         shipping: str | Decimal | None = None,
         fees: Sequence[Mapping[str, Any]] = (),
         payment_method: str = "stripe",
-        gift_cards: Sequence[Mapping[str, Any]] = (),
         prices_include_tax: bool | None = None,
         created: datetime | None = None,
         modified: datetime | None = None,
@@ -436,8 +466,7 @@ class WooState:
         ``lines``: ``{"product_id", "variation_id"?, "name", "sku", "price", "quantity"}``; ``price`` is the
         unit price as entered (tax-inclusive when the store enters prices with tax).
         ``coupon``: ``{"code", "percent"}`` or ``{"code", "amount"}`` (fixed cart, tax-exclusive in
-        exclusive stores). ``fees``: ``{"name", "amount", "taxable"?}``. ``gift_cards``:
-        ``{"code", "amount"}`` (WooCommerce Gift Cards: paid by card, the order total is what remains).
+        exclusive stores). ``fees``: ``{"name", "amount", "taxable"?}``.
         """
         rng = random.Random()
         with self.lock:
@@ -451,7 +480,6 @@ class WooState:
                 shipping=Decimal(str(shipping)) if shipping is not None else None,
                 fees=fees,
                 payment_method=payment_method,
-                gift_cards=gift_cards,
                 inclusive=self.prices_include_tax if prices_include_tax is None else prices_include_tax,
                 created=created or self.now(),
                 modified=modified,
@@ -472,7 +500,7 @@ class WooState:
         deliver: bool = False,
     ) -> list[dict[str, Any]]:
         """``n`` realistic orders, deterministic for a seed: registered customers and guests, several
-        lines with SKUs (and variations), coupons, shipping with tax, fees, gift cards now and then,
+        lines with SKUs (and variations), coupons, shipping with tax, fees,
         mostly processing/completed with some pending/on-hold/cancelled; created over ``span_days``
         before ``end`` (default now) in id order."""
         rng = random.Random(seed)
@@ -527,11 +555,6 @@ class WooState:
                 fees.append(
                     rng.choice(({"name": "Gift wrap", "amount": "3.50"}, {"name": "Handling", "amount": "2.00"}))
                 )
-            gift_cards = (
-                [{"code": "GC-" + "".join(rng.choices("ABCDEFGH23456789", k=8)), "amount": "10.00"}]
-                if rng.random() < 0.05
-                else []
-            )
             status = rng.choices(
                 ("processing", "completed", "pending", "on-hold", "cancelled"), weights=(55, 30, 8, 4, 3)
             )[0]
@@ -561,7 +584,6 @@ class WooState:
                     shipping=Decimal(shipping) if shipping is not None else None,
                     fees=fees,
                     payment_method=payment,
-                    gift_cards=gift_cards,
                     inclusive=inclusive,
                     created=created,
                     modified=modified,
@@ -587,7 +609,6 @@ class WooState:
         shipping: Decimal | None,
         fees: Sequence[Mapping[str, Any]],
         payment_method: str,
-        gift_cards: Sequence[Mapping[str, Any]],
         inclusive: bool,
         created: datetime,
         modified: datetime | None,
@@ -646,8 +667,6 @@ class WooState:
                     "meta_data": [],
                     "sku": spec.get("sku", ""),
                     "price": float(total / quantity),
-                    "image": {"id": "", "src": ""},
-                    "parent_name": spec["name"].split(" - ")[0] if spec.get("variation_id") else None,
                 }
             )
 
@@ -661,7 +680,6 @@ class WooState:
                     "id": self._next_item(),
                     "method_title": method[1],
                     "method_id": method[0],
-                    "instance_id": "1",
                     "total": wc_money(shipping),
                     "total_tax": wc_money(sum(taxes.values(), ZERO)),
                     "taxes": [{"id": rid, "total": wc_money(t), "subtotal": ""} for rid, t in taxes.items()],
@@ -681,7 +699,6 @@ class WooState:
                     "name": fee["name"],
                     "tax_class": "",
                     "tax_status": "taxable" if taxes else "none",
-                    "amount": wc_money(amount),
                     "total": wc_money(amount),
                     "total_tax": wc_money(sum(taxes.values(), ZERO)),
                     "taxes": [{"id": rid, "total": wc_money(t), "subtotal": ""} for rid, t in taxes.items()],
@@ -699,9 +716,6 @@ class WooState:
                     "code": coupon["code"],
                     "discount": wc_money(discount_total),
                     "discount_tax": wc_money(discount_tax),
-                    "discount_type": "percent" if "percent" in coupon else "fixed_cart",
-                    "nominal_amount": float(Decimal(str(coupon.get("percent", coupon.get("amount", "0"))))),
-                    "free_shipping": False,
                     "meta_data": [],
                 }
             )
@@ -720,7 +734,6 @@ class WooState:
                     "compound": False,
                     "tax_total": wc_money(cart),
                     "shipping_tax_total": wc_money(ship),
-                    "rate_percent": float(rate.percent),
                     "meta_data": [],
                 }
             )
@@ -735,13 +748,6 @@ class WooState:
             + cart_tax
             + shipping_tax
         )
-        cards = []
-        remaining = gross
-        for card in gift_cards:
-            used = min(Decimal(str(card["amount"])), remaining)
-            remaining -= used
-            cards.append({"id": rng.randint(1, 10**6), "code": card["code"], "amount": float(used)})
-
         method_id, method_title, prefix = next(p for p in PAYMENT_METHODS if p[0] == payment_method)
         paid = status in ("processing", "completed")
         billing = dict(billing or {})
@@ -759,7 +765,7 @@ class WooState:
             "phone": "",
             **billing,
         }
-        shipping_block = {k: billing_block[k] for k in billing_block if k not in ("email",)}
+        shipping_block = {k: billing_block[k] for k in billing_block if k not in ("email", "phone")}
         order: dict[str, Any] = {
             "id": order_id,
             "parent_id": 0,
@@ -777,7 +783,7 @@ class WooState:
                 "shipping_total": wc_money(shipping_total),
                 "shipping_tax": wc_money(shipping_tax),
                 "cart_tax": wc_money(cart_tax),
-                "total": wc_money(remaining),
+                "total": wc_money(gross),
                 "total_tax": wc_money(cart_tax + shipping_tax),
                 "customer_id": customer_id,
                 "order_key": "wc_order_" + "".join(rng.choices(string.ascii_letters + string.digits, k=13)),
@@ -799,28 +805,27 @@ class WooState:
                 "fee_lines": fee_lines,
                 "coupon_lines": coupon_lines,
                 "refunds": [],
-                "payment_url": f"{self._home()}/checkout/order-pay/{order_id}/",
-                "is_editable": status in ("pending", "on-hold"),
-                "needs_payment": status == "pending",
-                "needs_processing": True,
-                "currency_symbol": "£" if inclusive else "$",
             }
         )
-        if cards:
-            order["gift_cards"] = cards
         self._stamp(order, "date_paid", created if paid else None)
         self._stamp(order, "date_completed", (modified or created) if status == "completed" else None)
         order["_links"] = {"self": [{"href": f"{self._home()}{REST_PREFIX}/orders/{order_id}"}]}
-        self.orders[order_id] = order
+        self.orders[order_id] = documented("order", order)
         self.refunds[order_id] = []
         return order
 
     def update_order(
         self, order_id: int, *, status: str | None = None, deliver: bool = True, **changes: Any
     ) -> dict[str, Any]:
-        """Change an order (status or other top-level fields), bump ``date_modified``, send ``order.updated``."""
+        """Change an order (status or other top-level fields) as ``WC_Order::set_status`` and ``save`` do,
+        bump ``date_modified``, send ``order.updated``.
+
+        Reaching processing or completed records ``date_paid`` once (``maybe_set_date_paid``), completed
+        stamps ``date_completed``, and no status clears either. Setting ``refunded`` by hand refunds what
+        remains (``wc_order_fully_refunded``: reason "Order fully refunded.", no gateway refund).
+        """
         with self.lock:
-            order = self.orders[order_id]
+            order = copy.deepcopy(self.orders[order_id])
             now = self.now()
             if status is not None:
                 if status not in (*ORDER_STATUSES, "trash"):
@@ -832,7 +837,12 @@ class WooState:
                 order["status"] = status
             order.update(changes)
             self._stamp(order, "date_modified", now)
-            snapshot = copy.deepcopy(order)
+            self.orders[order_id].update(documented("order", order))
+            if status == "refunded":
+                remaining = Decimal(order["total"]) - _refunded(order)
+                if remaining > 0:
+                    self._refund(order_id, remaining, reason="Order fully refunded.", refunded_payment=False)
+            snapshot = copy.deepcopy(self.orders[order_id])
         if deliver:
             self.deliver("order.updated", snapshot)
         return snapshot
@@ -860,103 +870,102 @@ class WooState:
         refunded_payment: bool = True,
         deliver: bool = True,
     ) -> dict[str, Any]:
-        """Refund an order: ``lines`` maps order line id → quantity; ``amount`` defaults to what the lines
-        (and shipping, if ``refund_shipping``) come to. Updates ``refunds[]`` (newest first) and
-        ``date_modified``, marks a fully refunded order ``refunded``, and sends ``order.updated``."""
+        """Refund an order as ``wc_create_refund`` does and send ``order.updated``.
+
+        ``lines`` maps order line id → quantity; ``amount`` defaults to what the lines (and shipping, if
+        ``refund_shipping``) come to. The refund joins ``refunds[]`` (newest first), ``date_modified`` moves,
+        and once nothing is left to refund the order becomes ``refunded``. A shipping refund is in the amount
+        only: the documented refund representation itemises product lines alone.
+        """
         with self.lock:
             order = self.orders[order_id]
-            now = self.now()
-            refund_id = self._next_post()
             refund_lines, computed = [], ZERO
             items = {li["id"]: li for li in order["line_items"]}
             for line_id, qty in (lines or {}).items():
                 item = items[line_id]
                 if not 0 < qty <= item["quantity"]:
                     raise ValueError(f"cannot refund {qty} of line {line_id}")
-                share = Decimal(qty) / Decimal(item["quantity"])
-                total = round2(Decimal(item["total"]) * share)
-                subtotal = round2(Decimal(item["subtotal"]) * share)
-                taxes = [
-                    {
-                        "id": t["id"],
-                        "total": wc_money(-round2(Decimal(t["total"]) * share)),
-                        "subtotal": wc_money(-round2(Decimal(t["subtotal"]) * share)),
-                    }
-                    for t in item["taxes"]
-                ]
-                tax = -sum((Decimal(t["total"]) for t in taxes), ZERO)
-                computed += total + tax
-                refund_lines.append(
-                    {
-                        "id": self._next_item(),
-                        "name": item["name"],
-                        "product_id": item["product_id"],
-                        "variation_id": item["variation_id"],
-                        "quantity": -qty,
-                        "tax_class": "",
-                        "subtotal": wc_money(-subtotal),
-                        "subtotal_tax": wc_money(-round2(Decimal(item["subtotal_tax"]) * share)),
-                        "total": wc_money(-total),
-                        "total_tax": wc_money(-tax),
-                        "taxes": taxes,
-                        "meta_data": [
-                            {
-                                "id": self._next_item(),
-                                "key": "_refunded_item_id",
-                                "value": str(line_id),
-                                "display_key": "_refunded_item_id",
-                                "display_value": str(line_id),
-                            }
-                        ],
-                        "sku": item["sku"],
-                        "price": -float(Decimal(item["total"]) / item["quantity"]),
-                    }
-                )
-            shipping_lines = []
+                line, line_amount = self._refund_line(item, qty)
+                refund_lines.append(line)
+                computed += line_amount
             if refund_shipping:
-                for ship in order["shipping_lines"]:
-                    computed += Decimal(ship["total"]) + Decimal(ship["total_tax"])
-                    shipping_lines.append(
-                        {
-                            **copy.deepcopy(ship),
-                            "id": self._next_item(),
-                            "total": wc_money(-Decimal(ship["total"])),
-                            "total_tax": wc_money(-Decimal(ship["total_tax"])),
-                            "taxes": [
-                                {"id": t["id"], "total": wc_money(-Decimal(t["total"])), "subtotal": ""}
-                                for t in ship["taxes"]
-                            ],
-                        }
-                    )
+                computed += sum(
+                    (Decimal(sl["total"]) + Decimal(sl["total_tax"]) for sl in order["shipping_lines"]), ZERO
+                )
             value = round2(Decimal(str(amount))) if amount is not None else computed
-            already = sum((-Decimal(r["total"]) for r in order["refunds"]), ZERO)
-            if value <= 0 or value > Decimal(order["total"]) - already:
-                raise ValueError("Invalid refund amount.")
-            refund: dict[str, Any] = {"id": refund_id}
-            self._stamp(refund, "date_created", now)
-            refund.update(
-                {
-                    "amount": wc_money(value),
-                    "reason": reason,
-                    "refunded_by": 1,
-                    "refunded_payment": refunded_payment,
-                    "meta_data": [],
-                    "line_items": refund_lines,
-                    "shipping_lines": shipping_lines,
-                    "tax_lines": [],
-                    "fee_lines": [],
-                    "_links": {"up": [{"href": f"{self._home()}{REST_PREFIX}/orders/{order_id}"}]},
-                }
-            )
-            self.refunds[order_id].insert(0, refund)
-            order["refunds"].insert(0, {"id": refund_id, "reason": reason, "total": "-" + wc_money(value)})
-            if already + value == Decimal(order["total"]):
-                order["status"] = "refunded"
-            self._stamp(order, "date_modified", now)
+            refund = self._refund(order_id, value, lines=refund_lines, reason=reason, refunded_payment=refunded_payment)
             snapshot, order_snapshot = copy.deepcopy(refund), copy.deepcopy(order)
         if deliver:
             self.deliver("order.updated", order_snapshot)
         return snapshot
+
+    def _refund_line(self, item: Mapping[str, Any], qty: int) -> tuple[dict[str, Any], Decimal]:
+        """The negative copy of ``qty`` of an order line that a refund carries, and what it returns with tax."""
+        share = Decimal(qty) / Decimal(item["quantity"])
+        total = round2(Decimal(item["total"]) * share)
+        subtotal = round2(Decimal(item["subtotal"]) * share)
+        taxes = [
+            {
+                "id": t["id"],
+                "total": wc_money(-round2(Decimal(t["total"]) * share)),
+                "subtotal": wc_money(-round2(Decimal(t["subtotal"]) * share)),
+            }
+            for t in item["taxes"]
+        ]
+        tax = -sum((Decimal(t["total"]) for t in taxes), ZERO)
+        line = {
+            "id": self._next_item(),
+            "name": item["name"],
+            "product_id": item["product_id"],
+            "variation_id": item["variation_id"],
+            "quantity": -qty,
+            "tax_class": "",
+            "subtotal": wc_money(-subtotal),
+            "subtotal_tax": wc_money(-round2(Decimal(item["subtotal_tax"]) * share)),
+            "total": wc_money(-total),
+            "total_tax": wc_money(-tax),
+            "taxes": taxes,
+            "meta_data": [{"id": self._next_item(), "key": "_refunded_item_id", "value": str(item["id"])}],
+            "sku": item["sku"],
+            "price": -float(Decimal(item["total"]) / item["quantity"]),
+        }
+        return line, total + tax
+
+    def _refund(
+        self,
+        order_id: int,
+        value: Decimal,
+        *,
+        lines: Sequence[dict[str, Any]] = (),
+        reason: str,
+        refunded_payment: bool,
+    ) -> dict[str, Any]:
+        """Record one refund of ``value`` on the order (lock held): ``wc_create_refund`` after its checks."""
+        order = self.orders[order_id]
+        remaining = Decimal(order["total"]) - _refunded(order)
+        if value <= 0 or value > remaining:
+            raise ValueError("Invalid refund amount.")
+        now = self.now()
+        refund: dict[str, Any] = {"id": self._next_post()}
+        self._stamp(refund, "date_created", now)
+        refund.update(
+            {
+                "amount": wc_money(value),
+                "reason": reason,
+                "refunded_by": 1,
+                "refunded_payment": refunded_payment,
+                "meta_data": [],
+                "line_items": list(lines),
+                "_links": {"up": [{"href": f"{self._home()}{REST_PREFIX}/orders/{order_id}"}]},
+            }
+        )
+        self.refunds[order_id].insert(0, documented("refund", refund))
+        order["refunds"].insert(0, {"id": refund["id"], "reason": reason, "total": "-" + wc_money(value)})
+        if value == remaining:  # woocommerce_order_fully_refunded_status
+            order["status"] = "refunded"
+        self._stamp(order, "date_modified", now)
+        documented("order", order)
+        return refund
 
     # ------------------------------------------------------------- webhooks
 
@@ -1029,6 +1038,9 @@ class WooState:
 
     def deliver(self, topic: str, payload: Mapping[str, Any]) -> list[Delivery]:
         """Send ``payload`` to every active hook on ``topic`` (synchronously unless ``async_delivery``)."""
+        resource, _, event = topic.partition(".")
+        if resource in CONTRACT_SCHEMAS and event != "deleted":
+            documented(resource, payload)
         body = php_json(payload)
         jobs: list[tuple[Webhook, int]] = []
         dropped: list[Delivery] = []
@@ -1319,6 +1331,8 @@ class WooApp:
             return getattr(self, f"do_{endpoint}")(request, body, **args)
         except RestError as err:
             return _error(err.status, err.code, err.message, **err.data)
+        except ContractViolation as violation:  # refuse, loudly, to serve what WooCommerce would not
+            return _error(500, "simulator_contract_violation", str(violation))
 
     @staticmethod
     def _cannot(endpoint: str, method: str) -> Response:
@@ -1354,7 +1368,7 @@ class WooApp:
 
     # ------------------------------------------------------------- collections
 
-    def _paginate(self, request: Request, items: list[dict[str, Any]], path: str) -> Response:
+    def _paginate(self, request: Request, items: list[dict[str, Any]], path: str, kind: str | None = None) -> Response:
         args = request.args
         per_page = _int_param(args, "per_page", 10)
         if not 1 <= per_page <= 100:
@@ -1387,7 +1401,10 @@ class WooApp:
             links.append(f'<{base}?{urlencode({**query, "page": page + 1})}>; rel="next"')
         if links:
             headers["Link"] = ", ".join(links)
-        return _json_response(copy.deepcopy(items[start : start + per_page]), headers=headers)
+        page_items = copy.deepcopy(items[start : start + per_page])
+        if kind is not None:
+            page_items = [documented(kind, item) for item in page_items]
+        return _json_response(page_items, headers=headers)
 
     def _date_filters(self, request: Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         args = request.args
@@ -1489,7 +1506,7 @@ class WooApp:
                 "date",
                 "desc",
             )
-            return self._paginate(request, records, "orders")
+            return self._paginate(request, records, "orders", "order")
 
     def do_order(self, request: Request, body: dict[str, Any], oid: int) -> Response:
         with self.state.lock:
@@ -1498,11 +1515,11 @@ class WooApp:
                 raise RestError(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
             snapshot = copy.deepcopy(order)
         if request.method == "GET":
-            return _json_response(snapshot)
+            return _json_response(documented("order", snapshot))
         if request.method == "PUT":
             status = body.pop("status", None)
             allowed = {k: v for k, v in body.items() if k in ("customer_note", "transaction_id", "meta_data")}
-            return _json_response(self.state.update_order(oid, status=status, **allowed))
+            return _json_response(documented("order", self.state.update_order(oid, status=status, **allowed)))
         force = request.args.get("force", "false").lower() in ("1", "true")
         self.state.delete_order(oid, force=force)
         return _json_response(snapshot)
@@ -1520,7 +1537,7 @@ class WooApp:
                 "date",
                 "desc",
             )
-            return self._paginate(request, refunds, f"orders/{oid}/refunds")
+            return self._paginate(request, refunds, f"orders/{oid}/refunds", "refund")
         lines = {int(li["id"]): int(li.get("quantity", 0)) for li in body.get("line_items") or () if li.get("quantity")}
         try:
             refund = self.state.add_refund(
@@ -1532,7 +1549,7 @@ class WooApp:
             )
         except (ValueError, KeyError) as exc:
             raise RestError(500, "woocommerce_rest_cannot_create_order_refund", str(exc).strip("'")) from None
-        return _json_response(refund, status=201)
+        return _json_response(documented("refund", refund), status=201)
 
     def do_refund(self, request: Request, body: dict[str, Any], oid: int, rid: int) -> Response:
         with self.state.lock:
@@ -1541,7 +1558,7 @@ class WooApp:
             refund = next((r for r in self.state.refunds.get(oid, []) if r["id"] == rid), None)
             if refund is None:
                 raise RestError(404, "woocommerce_rest_invalid_id", "Invalid ID.")
-            return _json_response(copy.deepcopy(refund))
+            return _json_response(documented("refund", copy.deepcopy(refund)))
 
     # ------------------------------------------------------------- customers
 
@@ -1566,14 +1583,14 @@ class WooApp:
             "name",
             "asc",
         )
-        return self._paginate(request, records, "customers")
+        return self._paginate(request, records, "customers", "customer")
 
     def do_customer(self, request: Request, body: dict[str, Any], cid: int) -> Response:
         with self.state.lock:
             customer = self.state.customers.get(cid)
             if customer is None:
                 raise RestError(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
-            return _json_response(copy.deepcopy(customer))
+            return _json_response(documented("customer", copy.deepcopy(customer)))
 
     # ------------------------------------------------------------- webhooks
 
