@@ -12,6 +12,12 @@ What it reproduces, from WooCommerce's own code (``class-wc-rest-authentication.
 - Orders with money as strings, totals computed the way WooCommerce computes them (line taxes per
   rate rounded to 2 dp, tax-inclusive stores backing the tax out of the entered price),
   ``*_gmt`` dates next to store-local ones, refunds sharing the order id sequence.
+- Orders, refunds and customers exactly as the REST API docs describe them: each one is checked
+  against the schemas transcribed in tests/contracts/woocommerce/ when it is stored, changed, served
+  or delivered, and one that is not is refused (``ContractViolation``; a 500 over HTTP).
+- Status as core moves it: ``date_paid`` recorded once when payment completes (``maybe_set_date_paid``)
+  and never cleared, ``refunded`` once refunds return the whole total (``wc_create_refund``), and a
+  hand-set ``refunded`` refunding what remains (``wc_order_fully_refunded``).
 - Lists with ``page``/``per_page``/``offset``/``modified_after``/``dates_are_gmt``/``orderby``/
   ``order``/``status``, ``X-WP-Total``, ``X-WP-TotalPages`` and ``Link``.
 - Webhooks: the management API, the unsigned ``webhook_id=N`` ping on creation (and when a saved
