@@ -1,9 +1,19 @@
 """A JD Edwards EnterpriseOne AIS server simulator (WSGI).
 
 Serves the token service (``/jderest/v2/tokenrequest`` and ``/logout``), the orchestrator
-(``/jderest/v2|v3/orchestrator/<name>``) and the data service (``/jderest/v2/dataservice``).
+(``/jderest/v2/orchestrator/<name>``) and the data service (``/jderest/v2/dataservice``), as
+Oracle documents them in ``tests/contracts/jdedwards/`` (read through ``sandbox.contracts``):
+a request body must be JSON (415 otherwise); a token request may carry only the documented
+LoginRequest fields, a data request must fit the documented DataRequest (400 otherwise); the
+token response has the shape of Oracle's example, ``userAuthorized`` false included, and names
+the user's date format (``userInfo.dateFormat``, ``dateSeperator``, ``simpleDateFormat``), which
+is set per simulated user (``JdeState.user_date_formats``, default ``MDE`` and ``/``).
 Tokens are bound to the device name and expire after a configurable lifetime; an unknown,
 expired or logged-out token is answered with HTTP 444 and a ServiceErrorResponse body.
+
+Dates reach the orchestrations and the data service as text, which EnterpriseOne reads in the
+format of the user the token belongs to: a date in any other format is refused as the form
+would refuse it ("Invalid Date"), and the data service shows dates in that format.
 
 Orchestrations (names configurable) stand for the customer-built ones the connector expects:
 
@@ -26,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import secrets
 import threading
 import time
@@ -33,16 +44,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any, Literal
 
+from jsonschema import Draft202012Validator
 from werkzeug.wrappers import Request, Response
 
+from sandbox.contracts import contract_json
 from sandbox.runner import answer_after, arrival
 
 TOKEN_PATH = "/jderest/v2/tokenrequest"
 LOGOUT_PATH = "/jderest/v2/tokenrequest/logout"
 DATA_SERVICE_PATHS = ("/jderest/v2/dataservice", "/jderest/dataservice")
-ORCHESTRATOR_PREFIXES = ("/jderest/v3/orchestrator/", "/jderest/v2/orchestrator/")
+ORCHESTRATOR_PREFIXES = ("/jderest/v2/orchestrator/",)
 
 ACCOUNT_INVALID = ("0030", "Error: Account Number Invalid")
 OUT_OF_BALANCE = ("0419", "Error: Batch Out of Balance")
@@ -69,6 +83,66 @@ DEFAULT_ACCOUNTS = frozenset(
     }
 )
 
+#: A user profile's date format code, letter by letter: the Java pattern field and the digits it shows.
+_DATE_CODE = {
+    "D": ("dd", r"(?P<d>\d{2})"),
+    "M": ("MM", r"(?P<m>\d{2})"),
+    "E": ("yyyy", r"(?P<y>\d{4})"),
+    "Y": ("yy", r"(?P<y>\d{2})"),
+}
+
+
+@dataclass(frozen=True)
+class UserDates:
+    """A simulated user's date format: the profile's order code (``DME``) and separator (``.``)."""
+
+    code: str = "MDE"
+    separator: str = "/"
+
+    @property
+    def pattern(self) -> str:
+        """The Java SimpleDateFormat pattern AIS reports as ``simpleDateFormat`` (``dd.MM.yyyy``)."""
+        return self.separator.join(_DATE_CODE[letter][0] for letter in self.code)
+
+    def format(self, value: date) -> str:
+        parts = {
+            "D": f"{value.day:02d}",
+            "M": f"{value.month:02d}",
+            "E": f"{value.year:04d}",
+            "Y": f"{value.year % 100:02d}",
+        }
+        return self.separator.join(parts[letter] for letter in self.code)
+
+    def parse(self, text: str) -> date:
+        """The date ``text`` shows in exactly this format; ValueError otherwise."""
+        regex = re.escape(self.separator).join(_DATE_CODE[letter][1] for letter in self.code)
+        match = re.fullmatch(regex, text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not a date in the format {self.pattern}")
+        year = int(match["y"]) + (2000 if "Y" in self.code else 0)
+        return date(year, int(match["m"]), int(match["d"]))
+
+
+@cache
+def _schema(name: str) -> Draft202012Validator:
+    """A validator for one schema of Oracle's AIS REST API (``tests/contracts/jdedwards/ais-rest.openapi.json``)."""
+    spec = contract_json("jdedwards", "ais-rest.openapi.json")
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": spec["components"]})
+
+
+def _documented_fields(name: str) -> set[str]:
+    return set(contract_json("jdedwards", "ais-rest.openapi.json")["components"]["schemas"][name]["properties"])
+
+
+def _violation(name: str, body: Any) -> str | None:
+    """Why ``body`` is not a valid ``name`` as Oracle documents it, or None."""
+    error = next(iter(sorted(_schema(name).iter_errors(body), key=lambda e: list(e.path))), None)
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.path)
+    return f"{name}{'.' + where if where else ''}: {error.message}"
+
+
 F0911_ORDER = ("ICU", "DOC", "JELN")
 OPERATORS = frozenset(
     {"EQUAL", "NOT_EQUAL", "GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "BETWEEN", "LIST"}
@@ -94,11 +168,12 @@ class JdeState:
 
     environment: str = "JDV920"
     users: dict[str, str] = field(default_factory=lambda: {"MLC_USER": "sandbox-password"})
+    #: Each user's profile date format (order code and separator); users not named here have MDE and "/".
+    user_date_formats: dict[str, UserDates] = field(default_factory=dict)
     token_lifetime_seconds: float = 1800.0
     companies: set[str] = field(default_factory=lambda: {"00001"})
     #: Accounts that exist, as ``BU.OBJ`` or ``BU.OBJ.SUB``.
     accounts: set[str] = field(default_factory=lambda: set(DEFAULT_ACCOUNTS))
-    date_format: str = "%m/%d/%Y"
     gl_orchestration: str = "ORCH_MLC_AddGLBatch"
     gl_lookup_orchestration: str = "ORCH_MLC_GetGLBatch"
     customer_orchestration: str = "ORCH_MLC_AddCustomer"
@@ -174,6 +249,10 @@ class JdeState:
                 row = {**row, "AN8": self._next("next_address_number")}
             self._f0101.append(row)
 
+    def dates_of(self, user: str) -> UserDates:
+        """The date format of ``user``'s profile."""
+        return self.user_date_formats.get(user, UserDates())
+
     def _next(self, counter: str) -> int:
         value = getattr(self, counter)
         setattr(self, counter, value + 1)
@@ -200,17 +279,19 @@ def _default(value: Any) -> Any:
 
 
 def service_error(status: int, message: str, exception: str = "JDERestServiceException") -> Response:
-    return _json(
-        {
-            "message": message,
-            "exception": exception,
-            "timeStamp": _now(),
-            "status": "ERROR",
-            "type": "ServiceErrorResponse",
-            "userDefinedErrorText": "",
-        },
-        status,
-    )
+    """A ServiceErrorResponse as Oracle's schema defines it."""
+    body = {
+        "message": message,
+        "exception": exception,
+        "timeStamp": _now(),
+        "status": "ERROR",
+        "type": "ServiceErrorResponse",
+        "userDefinedErrorText": "",
+    }
+    problem = _violation("ServiceErrorResponse", body)
+    if problem:
+        raise AssertionError(f"the simulator would send an undocumented error body: {problem}")
+    return _json(body, status)
 
 
 def form_error_response(state: JdeState, name: str, form: str, error: FormError) -> Response:
@@ -247,9 +328,12 @@ def form_error_response(state: JdeState, name: str, form: str, error: FormError)
 # -- parsing helpers -----------------------------------------------------------------------------
 
 
-def _date(state: JdeState, text: Any, control: str) -> date:
+def _date(dates: UserDates, text: Any, control: str) -> date:
+    """A date input as the form reads it: in the user's format, else "Invalid Date"."""
+    if not isinstance(text, str):
+        raise FormError(*DATE_INVALID, control)
     try:
-        return datetime.strptime(str(text).strip(), state.date_format).date()
+        return dates.parse(text)
     except ValueError:
         raise FormError(*DATE_INVALID, control) from None
 
@@ -263,6 +347,15 @@ def _amount(text: Any, control: str) -> Decimal:
         raise FormError(*AMOUNT_INVALID, control) from None
     if not value.is_finite():
         raise FormError(*AMOUNT_INVALID, control)
+    return value
+
+
+def _render(value: Any, dates: UserDates) -> Any:
+    """A column value as the data service shows it: dates in the user's format, amounts as plain numbers."""
+    if isinstance(value, date):
+        return dates.format(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
     return value
 
 
@@ -305,27 +398,32 @@ class JdeApp:
             if inject:
                 state.count("injected_500")
                 return service_error(500, "Unable to connect to the enterprise server", "ServerFailureException")
+        if request.mimetype != "application/json":
+            state.count("bad_content_type")
+            return service_error(415, "Invalid Content-Type Header - Must use application/json")
         try:
             body = request.get_json(force=True, silent=False)
         except Exception:
-            return service_error(400, "Invalid JSON in request body")
+            return service_error(400, "Bad Request - Invalid JSON Input")
         if not isinstance(body, dict):
-            return service_error(400, "The request body must be a JSON object")
+            return service_error(400, "Bad Request - Invalid JSON Input")
         if path == TOKEN_PATH:
             return self.token_request(body)
         if path == LOGOUT_PATH:
             return self.logout(body)
-        user = self.authenticate(request, body)
-        if user is None:
+        session = self.authenticate(request, body)
+        if session is None:
             state.count("invalid_token")
             return service_error(444, "Invalid Token", "InvalidTokenException")
+        dates = session["dates"]
         try:
             if path in DATA_SERVICE_PATHS:
-                return self.data_service(body)
+                return self.data_service(body, dates)
             for prefix in ORCHESTRATOR_PREFIXES:
                 if path.startswith(prefix):
-                    return self.orchestration(path[len(prefix) :], body)
+                    return self.orchestration(path[len(prefix) :], body, dates)
         except BadRequest as exc:
+            state.count("bad_request")
             return service_error(400, str(exc))
         return service_error(404, f"Not Found: {request.path}")
 
@@ -334,8 +432,15 @@ class JdeApp:
     def token_request(self, body: dict[str, Any]) -> Response:
         state = self.state
         state.count("tokenrequest")
-        username, password = str(body.get("username") or ""), str(body.get("password") or "")
-        if str(body.get("environment") or state.environment) != state.environment:
+        undocumented = sorted(set(body) - _documented_fields("LoginRequest"))
+        problem = _violation("LoginRequest", body) or (
+            f"LoginRequest has no field {', '.join(undocumented)}" if undocumented else None
+        )
+        if problem:
+            state.count("bad_request")
+            return service_error(400, f"Bad Request - Invalid JSON Input ({problem})")
+        username, password = body.get("username", ""), body.get("password", "")
+        if body.get("environment", state.environment) != state.environment:
             return service_error(403, f"Environment {body.get('environment')} is not available on this server")
         if not username or not secrets.compare_digest(
             state.users.get(username, "\0no-such-user").encode(), password.encode()
@@ -343,62 +448,58 @@ class JdeApp:
             state.count("auth_failed")
             return service_error(403, "[AISCallFailed]: Authorization Failure", "AuthorizationException")
         token = secrets.token_hex(32)
-        device = str(body.get("deviceName") or "")
+        dates = state.dates_of(username)
         with state.lock:
             state._tokens[token] = {
                 "user": username,
-                "device": device,
+                "device": body.get("deviceName", ""),
+                "dates": dates,
                 "expires": time.monotonic() + state.token_lifetime_seconds,
             }
-        return _json(
-            {
-                "username": username,
-                "environment": state.environment,
-                "role": str(body.get("role") or "*ALL"),
-                "jasserver": "http://jas.sandbox.invalid:8080",
-                "userInfo": {
-                    "token": token,
-                    "langPref": "  ",
-                    "locale": "en",
-                    "dateFormat": "MDE",
-                    "dateSeperator": "/",
-                    "simpleDateFormat": "MM/dd/yyyy",
-                    "decimalFormat": ".",
-                    "addressNumber": 100,
-                    "alphaName": f"Integration user {username}",
-                },
-                "userAuthorized": True,
-                "version": "sandbox",
-                "poStringJSON": None,
-                "altPoStringJSON": None,
-                "aisSessionCookie": secrets.token_hex(16),
-                "adminAuthorized": False,
-                "passwordAboutToExpire": -1,
-            }
+        return _json(self._token_response(body, username, token, dates))
+
+    def _token_response(self, body: dict[str, Any], username: str, token: str, dates: UserDates) -> dict[str, Any]:
+        """Oracle's example token response (``token-response-mde.json``) for this user and token."""
+        response = copy.deepcopy(contract_json("jdedwards", "token-response-mde.json"))
+        response.update(username=username, environment=self.state.environment, role=body.get("role", "*ALL"))
+        response["userInfo"].update(
+            token=token,
+            dateFormat=dates.code,
+            dateSeperator=dates.separator,
+            simpleDateFormat=dates.pattern,
+            alphaName=f"Integration user {username}",
         )
+        response["aisSessionCookie"] = secrets.token_hex(16)
+        problem = _violation("LoginResponse", response)
+        if problem:
+            raise AssertionError(f"the simulator would send an undocumented token response: {problem}")
+        return response
 
     def logout(self, body: dict[str, Any]) -> Response:
         state = self.state
         state.count("logout")
+        problem = _violation("LogoutRequest", body)
+        if problem:
+            return service_error(400, f"Bad Request - Invalid JSON Input ({problem})")
         with state.lock:
             known = state._tokens.pop(str(body.get("token") or ""), None)
         if known is None:
             return service_error(444, "Invalid Token", "InvalidTokenException")
         return Response(status=200)
 
-    def authenticate(self, request: Request, body: dict[str, Any]) -> str | None:
-        """The token's user when it is known, unexpired and sent with its device name."""
+    def authenticate(self, request: Request, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The token's session (user, device, date format) when it is known, unexpired and sent with its device."""
         token = request.headers.get("jde-AIS-Auth") or str(body.get("token") or "")
         device = request.headers.get("jde-AIS-Auth-Device") or str(body.get("deviceName") or "")
         with self.state.lock:
             entry = self.state._tokens.get(token)
             if entry is None or entry["expires"] <= time.monotonic() or entry["device"] != device:
                 return None
-            return entry["user"]
+            return dict(entry)
 
     # -- orchestrations -------------------------------------------------------------------------
 
-    def orchestration(self, name: str, inputs: dict[str, Any]) -> Response:
+    def orchestration(self, name: str, inputs: dict[str, Any], dates: UserDates) -> Response:
         state = self.state
         state.count(f"orchestration:{name}")
         handlers = {
@@ -413,7 +514,7 @@ class JdeApp:
         started = time.perf_counter()
         try:
             with state.lock:
-                result, commit_key = handler(inputs)
+                result, commit_key = handler(inputs, dates)
         except FormError as error:
             state.count(f"form_error:{error.code or 'custom'}")
             return form_error_response(state, name, form, error)
@@ -435,7 +536,7 @@ class JdeApp:
                 time.sleep(state.timeout_after_commit_seconds)
         return _json(result)
 
-    def add_gl_batch(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def add_gl_batch(self, inputs: dict[str, Any], dates: UserDates) -> tuple[dict[str, Any], str]:
         state = self.state
         reference = _text(inputs, "BatchReference", 25, required=True)
         company = _text(inputs, "Company", 5, required=True)
@@ -449,7 +550,7 @@ class JdeApp:
                 custom=f"Batch reference {reference} already exists "
                 f"(batch {existing['batch']}, document {existing['document']})",
             )
-        gl_date = _date(state, inputs.get("GLDate"), "GLDate")
+        gl_date = _date(dates, inputs.get("GLDate"), "GLDate")
         doc_type = _text(inputs, "DocumentType", 2) or "JE"
         ledger = _text(inputs, "LedgerType", 2) or "AA"
         currency = _text(inputs, "CurrencyCode", 3, required=True)
@@ -528,7 +629,7 @@ class JdeApp:
             f"gl:{reference}",
         )
 
-    def get_gl_batch(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def get_gl_batch(self, inputs: dict[str, Any], _dates: UserDates) -> tuple[dict[str, Any], str]:
         reference = _text(inputs, "BatchReference", 25, required=True)
         batch = self.state._batches.get(reference)
         if batch is None:
@@ -550,7 +651,7 @@ class JdeApp:
             "PH1": _text(inputs, "Phone", 20),
         }
 
-    def add_customer(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def add_customer(self, inputs: dict[str, Any], _dates: UserDates) -> tuple[dict[str, Any], str]:
         state = self.state
         alky = _text(inputs, "LongAddressNumber", 20)
         fields = self._customer_fields(inputs)
@@ -564,7 +665,7 @@ class JdeApp:
         state._f0101.append({"AN8": an8, "ALKY": alky, **fields})
         return {"AddressNumber": an8, "AlphaName": fields["ALPH"]}, f"ab:{alky or an8}"
 
-    def update_customer(self, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    def update_customer(self, inputs: dict[str, Any], _dates: UserDates) -> tuple[dict[str, Any], str]:
         text = str(inputs.get("AddressNumber") or "").strip()
         rows = [r for r in self.state._f0101 if text.isdigit() and r["AN8"] == int(text)]
         if not rows:
@@ -578,11 +679,14 @@ class JdeApp:
 
     # -- data service ---------------------------------------------------------------------------
 
-    def data_service(self, body: dict[str, Any]) -> Response:
+    def data_service(self, body: dict[str, Any], dates: UserDates) -> Response:
         state = self.state
         table = str(body.get("targetName") or "")
         state.count(f"dataservice:{table}")
-        kind = str(body.get("dataServiceType") or "BROWSE").upper()
+        problem = _violation("DataRequest", body)
+        if problem:
+            raise BadRequest(f"Bad Request - Invalid JSON Input ({problem})")
+        kind = body["dataServiceType"]
         if table not in ("F0911", "F0101"):
             raise BadRequest(f"Table {table} is not available to the data service")
         if kind not in ("BROWSE", "COUNT"):
@@ -596,7 +700,7 @@ class JdeApp:
             raise BadRequest("maxPageSize must be a number") from None
         with state.lock:
             source = state._f0911 if table == "F0911" else state._f0101
-            tests = [self._condition(table, c) for c in conditions]
+            tests = [self._condition(table, c, dates) for c in conditions]
             matched = [
                 row
                 for row in source
@@ -608,46 +712,27 @@ class JdeApp:
         if kind == "COUNT":
             return _json({f"fs_DATABROWSE_{table}": {"data": {"totalCount": len(matched)}}})
         columns = [c.split(".", 1)[1] for c in str(body.get("returnControlIDs") or "").split("|") if "." in c]
-        shown = matched[:page]
-        rowset = []
-        for index, row in enumerate(shown):
-            out: dict[str, Any] = {"rowIndex": index, "MOExist": False}
-            for column in columns or sorted(row):
-                out[f"{table}_{column}"] = self._render(row.get(column, ""))
-            rowset.append(out)
+        rowset = [
+            {f"{table}_{column}": _render(row.get(column, ""), dates) for column in columns or sorted(row)}
+            for row in matched[:page]
+        ]
+        # The shape of Oracle's example data request response (dataservice-f0101-response.json).
         return _json(
             {
                 f"fs_DATABROWSE_{table}": {
                     "title": f"Data Browser - {table}",
                     "data": {
                         "gridData": {
-                            "id": 58,
-                            "fullGridId": "58",
                             "columns": {f"{table}_{c}": c for c in columns},
                             "rowset": rowset,
                             "summary": {"records": len(rowset), "moreRecords": len(matched) > page},
                         }
                     },
-                    "errors": [],
-                    "warnings": [],
-                },
-                "stackId": 1,
-                "stateId": 1,
-                "rid": secrets.token_hex(8),
-                "currentApp": f"DATABROWSE_{table}",
-                "timeStamp": _now(),
-                "sysErrors": [],
+                }
             }
         )
 
-    def _render(self, value: Any) -> Any:
-        if isinstance(value, date):
-            return value.strftime(self.state.date_format)
-        if isinstance(value, Decimal):
-            return format(value, "f")
-        return value
-
-    def _condition(self, table: str, spec: dict[str, Any]) -> Any:
+    def _condition(self, table: str, spec: dict[str, Any], dates: UserDates) -> Any:
         control = str(spec.get("controlId") or "")
         prefix, _, column = control.partition(".")
         if prefix != table or not column:
@@ -663,7 +748,7 @@ class JdeApp:
         def convert(sample: Any, text: str) -> Any:
             if isinstance(sample, date):
                 try:
-                    return datetime.strptime(text.strip(), self.state.date_format).date()
+                    return dates.parse(text)
                 except ValueError:
                     raise BadRequest(f"{text!r} is not a date for {control}") from None
             if isinstance(sample, (int, Decimal)) and not isinstance(sample, bool):

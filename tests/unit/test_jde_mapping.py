@@ -14,6 +14,7 @@ from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Address, Customer
 from mlconnector.targets.jdedwards.client import JdeError, jde_messages
+from mlconnector.targets.jdedwards.dates import JdeDateFormat
 from mlconnector.targets.jdedwards.mapping import (
     browse_request,
     condition,
@@ -27,6 +28,7 @@ from mlconnector.targets.jdedwards.mapping import (
 from mlconnector.targets.jdedwards.settings import JdeSettings
 
 SETTINGS = JdeSettings(base_url="https://ais.example.com:9300")
+US = JdeDateFormat.from_pattern("MM/dd/yyyy")
 
 
 def line(account: str, amount: str, base: str | None = None, **extra) -> PostingLine:
@@ -116,7 +118,7 @@ def test_token_refresh_age_keeps_a_margin():
 
 
 def test_gl_payload_shape():
-    payload = gl_batch_payload(posting(BALANCED), SETTINGS, "7000")
+    payload = gl_batch_payload(posting(BALANCED), SETTINGS, US, "7000")
     assert {k: v for k, v in payload.items() if k != "GridData"} == {
         "BatchReference": "W1001",
         "Company": "00001",
@@ -141,7 +143,7 @@ def test_gl_payload_shape():
 def test_foreign_currency_payload_sends_base_and_foreign_amounts():
     lines = (line("1210", "100", "108.00"), line("4110", "-100", "-108.00"))
     payload = gl_batch_payload(
-        posting(lines, currency="EUR", base_currency="USD", exchange_rate=Decimal("1.08")), SETTINGS
+        posting(lines, currency="EUR", base_currency="USD", exchange_rate=Decimal("1.08")), SETTINGS, US
     )
     assert (payload["CurrencyCode"], payload["CurrencyMode"], payload["ExchangeRate"]) == ("EUR", "F", "1.08")
     assert [(r["Amount"], r["ForeignAmount"]) for r in payload["GridData"]] == [("108.00", "100"), ("-108.00", "-100")]
@@ -149,12 +151,12 @@ def test_foreign_currency_payload_sends_base_and_foreign_amounts():
 
 def test_amounts_never_use_exponent_notation():
     lines = (line("1210", "1E+2"), line("4110", "-100"))
-    assert gl_batch_payload(posting(lines), SETTINGS)["GridData"][0]["Amount"] == "100"
+    assert gl_batch_payload(posting(lines), SETTINGS, US)["GridData"][0]["Amount"] == "100"
 
 
 def test_refund_carries_the_reversed_reference():
     lines = tuple(ln.model_copy(update={"amount": -ln.amount, "base_amount": -ln.base_amount}) for ln in BALANCED)
-    payload = gl_batch_payload(posting(lines, reference="W1001-R55", reverses="W1001"), SETTINGS)
+    payload = gl_batch_payload(posting(lines, reference="W1001-R55", reverses="W1001"), SETTINGS, US)
     assert payload["BatchReference"] == "W1001-R55"
     assert payload["ReversesReference"] == "W1001"
     assert [r["Amount"] for r in payload["GridData"]] == ["-110.00", "100.00", "10.00"]
@@ -162,27 +164,27 @@ def test_refund_carries_the_reversed_reference():
 
 def test_explanations_are_cut_to_jde_length():
     long_line = line("4110", "-1", description="x" * 50)
-    payload = gl_batch_payload(posting((line("1210", "1"), long_line), description="y" * 40), SETTINGS)
+    payload = gl_batch_payload(posting((line("1210", "1"), long_line), description="y" * 40), SETTINGS, US)
     assert payload["Explanation"] == "y" * 30
     assert payload["GridData"][1]["LineExplanation"] == "x" * 30
 
 
 def test_unbalanced_posting_is_review_before_any_call():
     with pytest.raises(ReviewError, match="out of balance"):
-        gl_batch_payload(posting((line("1210", "10"), line("4110", "-9"))), SETTINGS)
+        gl_batch_payload(posting((line("1210", "10"), line("4110", "-9"))), SETTINGS, US)
 
 
 def test_other_kinds_and_long_references_are_review():
     with pytest.raises(ReviewError, match="not supported by the JD Edwards target"):
-        gl_batch_payload(posting(BALANCED, kind=PostingKind.VOUCHER), SETTINGS)
+        gl_batch_payload(posting(BALANCED, kind=PostingKind.VOUCHER), SETTINGS, US)
     with pytest.raises(ReviewError, match="VR01"):
-        gl_batch_payload(posting(BALANCED, reference="W" + "1" * 30), SETTINGS)
+        gl_batch_payload(posting(BALANCED, reference="W" + "1" * 30), SETTINGS, US)
 
 
 def test_base_currency_other_than_the_company_currency_is_review():
     usd = SETTINGS.model_copy(update={"company_currency": "USD"})
     with pytest.raises(ReviewError, match="keeps USD"):
-        gl_batch_payload(posting(BALANCED, base_currency="CAD", currency="CAD"), usd)
+        gl_batch_payload(posting(BALANCED, base_currency="CAD", currency="CAD"), usd, US)
 
 
 cents = st.integers(min_value=-10_000_000, max_value=10_000_000).filter(lambda n: n != 0)
@@ -207,7 +209,7 @@ def test_generated_balanced_postings_map_to_lines_summing_to_zero(amounts, objec
         lines[-1] = lines[-1].model_copy(update={"base_amount": lines[-1].base_amount - diff})
     doc = posting(tuple(lines), currency="EUR" if rate else "USD", exchange_rate=rate or Decimal("1"))
     assert doc.balanced
-    payload = gl_batch_payload(doc, SETTINGS)
+    payload = gl_batch_payload(doc, SETTINGS, US)
     rows = payload["GridData"]
     assert len(rows) == len(lines)
     assert sum(Decimal(r["Amount"]) for r in rows) == 0
@@ -254,10 +256,12 @@ def test_browse_request_shape():
 
 
 def test_dates_parse_in_every_form_ais_returns():
-    assert parse_jde_date("05/01/2024", SETTINGS) == date(2024, 5, 1)
-    assert parse_jde_date("20240501", SETTINGS) == date(2024, 5, 1)
+    assert parse_jde_date("05/01/2024", US) == date(2024, 5, 1)
+    assert parse_jde_date("20240501", US) == date(2024, 5, 1)
+    assert parse_jde_date("2024-05-01", US) == date(2024, 5, 1)
+    assert parse_jde_date("01.05.2024", JdeDateFormat.from_pattern("dd.MM.yyyy")) == date(2024, 5, 1)
     with pytest.raises(ValueError):
-        parse_jde_date("01.05.2024", SETTINGS)
+        parse_jde_date("01.05.2024", US)
 
 
 def test_jde_messages_found_in_form_errors_and_custom_text():

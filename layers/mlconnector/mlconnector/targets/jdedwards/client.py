@@ -3,8 +3,10 @@
 Token lifecycle: ``POST /jderest/v2/tokenrequest`` issues a token bound to the device name;
 it is cached (thread-safe), replaced before the configured lifetime ends, and replaced once
 when AIS answers HTTP 444 (invalid token: the request was not processed, so resending is safe).
-Refused credentials (403, or ``userAuthorized`` false) raise ``AuthError`` naming the
-environment, never the password.
+Refused credentials (401/403) raise ``AuthError`` naming the environment, never the password.
+A token response is read as Oracle documents it: the token and the user's date format in
+``userInfo``; ``userAuthorized`` is not a verdict on the credentials (Oracle's own example of a
+successful token request answers it false) and is not read.
 
 Classification of answers: JDE form errors (``{"CODE", "TITLE", ...}`` entries under an
 ``errors`` list) or a ``userDefinedErrorText`` are JDE refusing the data, whatever the HTTP
@@ -36,6 +38,7 @@ from mlconnector.http import (
     send,
     wait_strategy,
 )
+from mlconnector.targets.jdedwards.dates import JdeDateFormat
 from mlconnector.targets.jdedwards.settings import JdeSettings
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,7 @@ log = logging.getLogger(__name__)
 TOKEN_PATH = "/jderest/v2/tokenrequest"  # noqa: S105 (a path, not a secret)
 LOGOUT_PATH = "/jderest/v2/tokenrequest/logout"
 DATA_SERVICE_PATH = "/jderest/v2/dataservice"
-ORCHESTRATOR_PATH = "/jderest/v3/orchestrator"
+ORCHESTRATOR_PATH = "/jderest/v2/orchestrator"
 
 INVALID_TOKEN = 444
 #: Texts by which a JDE error says the record exists already (the orchestration's duplicate check).
@@ -129,6 +132,8 @@ def parse_body(response: requests.Response) -> Any:
 class _Token:
     value: str
     issued: float
+    #: The AIS user's date format as the token response names it (None when it names none).
+    date_format: JdeDateFormat | None
 
 
 class AisClient:
@@ -153,6 +158,7 @@ class AisClient:
         self._session = new_session("ml-connector/0.1 (jdedwards)", one_request_at_a_time=True)
         self._lock = threading.Lock()
         self._token: _Token | None = None
+        self._date_override = settings.date_override
         self.policy = settings.retry_policy
         self._single = self.policy.model_copy(update={"attempts": 1})
         self.token_requests = 0
@@ -180,24 +186,48 @@ class AisClient:
         )
         self.token_requests += 1
         data = parse_body(response)
-        if response.status_code in (401, 403) or (
-            response.ok and isinstance(data, dict) and data.get("userAuthorized") is False
-        ):
-            raise AuthError(f"{self._who()} refused the credentials (HTTP {response.status_code})")
+        if response.status_code in (401, 403):
+            text = service_error_text(data)
+            detail = f": {text}" if text else ""
+            raise AuthError(f"{self._who()} refused the credentials (HTTP {response.status_code}){detail}")
         if not response.ok:
             raise TransientError(f"{self._who()} token request answered HTTP {response.status_code}")
-        token = ((data.get("userInfo") or {}).get("token") if isinstance(data, dict) else None) or ""
+        user_info = data.get("userInfo") if isinstance(data, dict) else None
+        user_info = user_info if isinstance(user_info, dict) else {}
+        token = str(user_info.get("token") or "")
         if not token:
             raise TransientError(f"{self._who()} token response holds no token")
-        log.info("JD Edwards token issued", extra={"environment": self.settings.environment})
-        return _Token(token, self._clock())
+        date_format = JdeDateFormat.from_user_info(user_info)
+        log.info(
+            "JD Edwards token issued",
+            extra={
+                "environment": self.settings.environment,
+                "user_date_format": date_format.pattern if date_format else None,
+            },
+        )
+        return _Token(token, self._clock(), date_format)
 
-    def token(self) -> str:
-        """The current token, requesting one when none is cached or the cached one is near its end."""
+    def _current(self) -> _Token:
         with self._lock:
             if self._token is None or self._clock() - self._token.issued >= self.settings.refresh_after_seconds:
                 self._token = self._fetch_token()
-            return self._token.value
+            return self._token
+
+    def token(self) -> str:
+        """The current token, requesting one when none is cached or the cached one is near its end."""
+        return self._current().value
+
+    def date_format(self) -> JdeDateFormat:
+        """The format of dates sent to and read from AIS: the profile's, else the token user's own."""
+        if self._date_override is not None:
+            return self._date_override
+        user_format = self._current().date_format
+        if user_format is None:
+            raise TransientError(
+                f"{self._who()} token response names no date format for the user "
+                "(userInfo.simpleDateFormat, or dateFormat and dateSeperator); set date_format in the profile"
+            )
+        return user_format
 
     def invalidate(self, token: str) -> None:
         """Forget ``token`` (unless another thread already replaced it)."""

@@ -16,6 +16,7 @@ from typing import Any
 from mlconnector.documents import Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Customer
+from mlconnector.targets.jdedwards.dates import JdeDateFormat
 from mlconnector.targets.jdedwards.settings import JdeSettings
 
 OBJ_LENGTH = 6
@@ -58,13 +59,13 @@ def money(value: Decimal) -> str:
     return format(value, "f")
 
 
-def jde_date(value: date, settings: JdeSettings) -> str:
-    return value.strftime(settings.date_format)
-
-
-def parse_jde_date(text: str, settings: JdeSettings) -> date:
-    """A date in the configured format, or the raw ``yyyyMMdd`` / ISO forms AIS may also return."""
-    for fmt in (settings.date_format, "%Y%m%d", "%Y-%m-%d"):
+def parse_jde_date(text: str, dates: JdeDateFormat) -> date:
+    """A date in the AIS user's format, or the raw ``yyyyMMdd`` / ISO forms AIS may also return."""
+    try:
+        return dates.parse(str(text))
+    except ValueError:
+        pass
+    for fmt in ("%Y%m%d", "%Y-%m-%d"):
         try:
             return datetime.strptime(str(text).strip(), fmt).date()
         except ValueError:
@@ -98,11 +99,14 @@ def check_reference(reference: str) -> str:
     return reference
 
 
-def gl_batch_payload(posting: Posting, settings: JdeSettings, customer_erp_id: str | None = None) -> dict[str, Any]:
+def gl_batch_payload(
+    posting: Posting, settings: JdeSettings, dates: JdeDateFormat, customer_erp_id: str | None = None
+) -> dict[str, Any]:
     """Inputs of the GL orchestration: document fields plus one ``GridData`` row per line.
 
     ``Amount`` is the ledger (base) amount; a posting in a foreign currency also carries
     ``ForeignAmount`` per line and is entered in currency mode ``F`` with its exchange rate.
+    ``GLDate`` is written in ``dates``, the format the AIS user reads dates in.
     """
     if posting.kind != PostingKind.JOURNAL:
         raise ReviewError(f"posting kind {posting.kind} is not supported by the JD Edwards target (journals only)")
@@ -137,7 +141,7 @@ def gl_batch_payload(posting: Posting, settings: JdeSettings, customer_erp_id: s
         "DocumentType": settings.document_type,
         "LedgerType": settings.ledger_type,
         "BatchType": settings.batch_type,
-        "GLDate": jde_date(posting.accounting_date, settings),
+        "GLDate": dates.format(posting.accounting_date),
         "Explanation": posting.description[:EXPLANATION_LENGTH],
         "CurrencyCode": posting.currency,
         "CurrencyMode": "F" if foreign else "D",

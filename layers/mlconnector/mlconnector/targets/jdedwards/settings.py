@@ -11,6 +11,10 @@ Customer matching: the store customer id is kept in the Address Book's **Long Ad
 (F0101.ALKY, 20 characters), prefixed with ``customer_key_prefix``; ids too long for the field
 are replaced by a hash (see ``mapping.customer_key``).
 
+Dates (``date_format``): AIS reads a date in the format of the user the token belongs to, which the
+token response names (see ``dates``); that is what the connector sends unless ``date_format`` sets
+a pattern, e.g. for orchestration inputs declared with a date type of their own.
+
 GL batch lookup (``gl_lookup``): ``"data_service"`` browses F0911 for rows whose Reference 1
 (F0911.VR01) holds the posting reference; any other value names a customer-built lookup
 orchestration taking ``BatchReference`` and answering ``{"BatchNumber", "DocumentNumber"}``.
@@ -24,6 +28,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from mlconnector.targets.base import ErpSettings
+from mlconnector.targets.jdedwards.dates import JdeDateFormat
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:\d{1,5})?$")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -65,7 +70,11 @@ class JdeSettings(ErpSettings):
     batch_type: str = Field(default="G", min_length=1, max_length=2)
     address_book_search_type: str = Field(default="C", min_length=1, max_length=3)
     customer_key_prefix: str = Field(default="W", description="0-4 upper-case characters starting every ALKY")
-    date_format: str = Field(default="%m/%d/%Y", description="strftime format of dates exchanged with AIS")
+    date_format: str | None = Field(
+        default=None,
+        description="Date pattern for dates sent to and read from AIS, in JDE's notation (e.g. 'dd/MM/yyyy'); "
+        "None = the AIS user's own format from the token response",
+    )
     max_page_size: int = Field(default=500, ge=1, le=10_000)
 
     @field_validator("base_url")
@@ -81,6 +90,13 @@ class JdeSettings(ErpSettings):
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not _NAME.match(value):
             raise ValueError("must be an orchestration name (letters, digits, '_' and '-')")
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            JdeDateFormat.from_pattern(value)
         return value
 
     @field_validator("customer_key_prefix")
@@ -100,6 +116,11 @@ class JdeSettings(ErpSettings):
         if "O" not in sample or "{OBJ}" not in value:
             raise ValueError("must contain {OBJ}")
         return value
+
+    @property
+    def date_override(self) -> JdeDateFormat | None:
+        """The profile's date format, when it sets one."""
+        return JdeDateFormat.from_pattern(self.date_format) if self.date_format is not None else None
 
     @property
     def refresh_after_seconds(self) -> float:

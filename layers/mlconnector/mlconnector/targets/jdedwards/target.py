@@ -15,6 +15,7 @@ from mlconnector.errors import AuthError, ReviewError, TransientError
 from mlconnector.models import Customer
 from mlconnector.targets.base import ErpTarget, FoundInErp
 from mlconnector.targets.jdedwards.client import AisClient, JdeError
+from mlconnector.targets.jdedwards.dates import JdeDateFormat
 from mlconnector.targets.jdedwards.mapping import (
     F0101_COLUMNS,
     F0911_COLUMNS,
@@ -26,7 +27,6 @@ from mlconnector.targets.jdedwards.mapping import (
     customer_payload,
     erp_id,
     gl_batch_payload,
-    jde_date,
     parse_jde_date,
 )
 from mlconnector.targets.jdedwards.settings import DATA_SERVICE, JdeSettings
@@ -173,7 +173,7 @@ class JdeTarget(ErpTarget):
         return erp_id(rows[0]["F0911_ICU"], rows[0]["F0911_DOC"])
 
     def create_posting(self, posting: Posting, customer_erp_id: str | None) -> str:
-        inputs = gl_batch_payload(posting, self.settings, customer_erp_id)
+        inputs = gl_batch_payload(posting, self.settings, self.client.date_format(), customer_erp_id)
 
         def create() -> str:
             body = self.client.orchestrate(self.settings.gl_orchestration, inputs, retry=False)
@@ -199,12 +199,13 @@ class JdeTarget(ErpTarget):
         last = end.date() if isinstance(end, datetime) else end
         if last < first:
             return []
+        dates = self.client.date_format()
         rows, more = self._browse_f0911(
             [
                 condition("F0911.KCO", "EQUAL", self.settings.company),
                 condition("F0911.DCT", "EQUAL", self.settings.document_type),
                 condition("F0911.LT", "EQUAL", self.settings.ledger_type),
-                condition("F0911.DGJ", "BETWEEN", jde_date(first, self.settings), jde_date(last, self.settings)),
+                condition("F0911.DGJ", "BETWEEN", dates.format(first), dates.format(last)),
             ]
         )
         if more:
@@ -215,16 +216,16 @@ class JdeTarget(ErpTarget):
                 )
             middle = first + timedelta(days=(last - first).days // 2)
             return self.read_back(first, middle) + self.read_back(middle + timedelta(days=1), last)
-        return [self._gl_line(row) for row in rows]
+        return [self._gl_line(row, dates) for row in rows]
 
-    def _gl_line(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _gl_line(self, row: dict[str, Any], dates: JdeDateFormat) -> dict[str, Any]:
         return {
             "erp_id": erp_id(row["F0911_ICU"], row["F0911_DOC"]),
             "batch": erp_id(row["F0911_ICU"], "").rstrip("/"),
             "document": erp_id(row["F0911_DOC"], "").rstrip("/"),
             "line": int(_decimal(row.get("F0911_JELN"))),
             "reference": str(row.get("F0911_VR01", "")).strip(),
-            "date": parse_jde_date(row["F0911_DGJ"], self.settings),
+            "date": parse_jde_date(row["F0911_DGJ"], dates),
             "account": str(row.get("F0911_ANI", "")).strip(),
             "amount": _decimal(row.get("F0911_AA")),
             "foreign_amount": _decimal(row.get("F0911_ACR")),
