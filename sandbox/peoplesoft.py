@@ -60,8 +60,11 @@ DECIMAL_FIELDS = {
     "GROSS_AMT",
     "MERCHANDISE_AMT",
 }
-DATE_FIELDS = {"JOURNAL_DATE", "ACCOUNTING_DT", "DUE_DT", "INVOICE_DT"}
-INT_FIELDS = {"JOURNAL_LINE", "ITEM_LINE", "DST_SEQ_NUM", "VOUCHER_LINE_NUM", "DISTRIB_LINE_NUM"}
+DATE_FIELDS = {"JOURNAL_DATE", "ACCOUNTING_DT", "DUE_DT", "INVOICE_DT", "EFFDT"}
+INT_FIELDS = {"JOURNAL_LINE", "ITEM_LINE", "DST_SEQ_NUM", "VOUCHER_LINE_NUM", "DISTRIB_LINE_NUM", "ADDRESS_SEQ_NUM"}
+#: Keys of the child rows (the level-0 keys are in KEYS): how a plain element name is told to be a key.
+ROW_KEYS = {"JOURNAL_LINE", "DST_SEQ_NUM", "VOUCHER_LINE_NUM", "DISTRIB_LINE_NUM", "ADDRESS_SEQ_NUM", "EFFDT"}
+_PREFIXES = ("KEYPROP_", "PROP_", "COLL_")
 
 DEFAULT_ACCOUNTS = frozenset(
     {"100000", "101000", "110000", "120000", "121000", "200000", "210000", "220000", "230000", "400000"}
@@ -107,7 +110,10 @@ class PeopleSoftState:
     inquiry_operations: dict[str, str] = field(
         default_factory=lambda: {"journals": "MLC_JRNL_INQUIRY", "customers": "MLC_CUST_INQUIRY"}
     )
-    wsdl_dir: Path = WSDL_DIR
+    #: The WSDLs served and validated against: the shipped set in ``wsdl_style`` unless ``wsdl_dir`` is given.
+    wsdl_dir: Path | None = None
+    #: ``prefixed`` (KEYPROP_/PROP_/COLL_ element names) or ``unprefixed`` (plain field and record names).
+    wsdl_style: Literal["prefixed", "unprefixed"] = "prefixed"
     # fault injection
     latency_seconds: float = 0.0
     fail_next_n: int = 0
@@ -133,6 +139,12 @@ class PeopleSoftState:
     _timed_out: set[tuple] = field(default_factory=set, repr=False)
     _next_journal: int = 0
     _rng: random.Random | None = field(default=None, repr=False)
+
+    @property
+    def served_wsdl_dir(self) -> Path:
+        if self.wsdl_dir is not None:
+            return Path(self.wsdl_dir)
+        return WSDL_DIR if self.wsdl_style == "prefixed" else WSDL_DIR / "unprefixed"
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -243,9 +255,10 @@ class _Service:
         self.document = Document(str(path), Transport(), settings=Settings(forbid_dtd=True, forbid_external=True))
 
     def render(self, qname: etree.QName, data: dict[str, Any]) -> etree._Element:
+        """The response element for ``data`` (canonical names), in the element names this WSDL uses."""
         element = self.document.types.get_element(qname)
         holder = etree.Element("holder")
-        element.render(holder, element(**data))
+        element.render(holder, element(**_served(element.type, data)))
         return holder[0]
 
     def wsdl_for(self, address: str, external_schemas: bool = False) -> bytes:
@@ -365,19 +378,72 @@ def _typed(name: str, text: str | None) -> Any:
     return text
 
 
-def _fields(element: etree._Element) -> dict[str, Any]:
+def _fields(element: etree._Element, keys: set[str]) -> dict[str, Any]:
+    """A validated request's data under canonical (prefixed) names; ``keys`` are the level's key fields."""
     data: dict[str, Any] = {}
     for child in element:
-        name = etree.QName(child).localname
+        has_children = len(child) > 0
+        name = _canonical(etree.QName(child).localname, has_children, keys)
         if name.startswith("COLL_"):
-            data.setdefault(name, []).append(_fields(child))
+            data.setdefault(name, []).append(_fields(child, ROW_KEYS))
         else:
             data[name] = _typed(name, child.text)
     return data
 
 
+def _plain(name: str) -> str:
+    for prefix in _PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _canonical(name: str, has_children: bool, keys: set[str]) -> str:
+    """The sandbox's stored name of an element, whichever style it arrived in: KEYPROP_/PROP_/COLL_ + field."""
+    if name.startswith(_PREFIXES):
+        return name
+    if has_children:
+        return f"COLL_{name}"
+    return f"KEYPROP_{name}" if name in keys else f"PROP_{name}"
+
+
+def _served(xsd_type: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` keyed by the element names ``xsd_type`` declares (matched on the plain field name)."""
+    by_plain = {_plain(key): value for key, value in data.items()}
+    out: dict[str, Any] = {}
+    for name, element in getattr(xsd_type, "elements", []):
+        plain = _plain(name)
+        if name == "_value_1" or plain not in by_plain:
+            continue
+        value = by_plain[plain]
+        nested = [n for n, _ in getattr(element.type, "elements", []) if n != "_value_1"]
+        if nested and isinstance(value, list):
+            out[name] = [_served(element.type, row) for row in value]
+        elif nested and isinstance(value, dict):
+            out[name] = _served(element.type, value)
+        else:
+            out[name] = value
+    return out
+
+
 def _key_names(data: dict[str, Any]) -> list[str]:
     return [k for k in data if k.startswith("KEYPROP_")]
+
+
+def _merged(row: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """``row`` updated as a CI Update does: fields replaced, child rows matched on their keys (at any depth)
+    and updated, rows with new keys added, rows not sent left as they are."""
+    out = copy.deepcopy(row)
+    for name, value in data.items():
+        if not name.startswith("COLL_"):
+            out[name] = value
+            continue
+        current = {tuple(line[k] for k in _key_names(line)): line for line in out.get(name, [])}
+        for line in value:
+            ident = tuple(line[k] for k in _key_names(line))
+            current[ident] = _merged(current.get(ident, {}), line)
+        out[name] = list(current.values())
+    return out
 
 
 # -- the Component Interfaces --------------------------------------------------------------------
@@ -434,6 +500,14 @@ class _Gateway:
             )
         if row.get("PROP_CUST_STATUS", "A") not in ("A", "I", "T"):
             raise CIError(15, 11, f"Invalid value for CUST_STATUS: {row.get('PROP_CUST_STATUS')}. (15,11)")
+        for sequence in row.get("COLL_CUST_ADDR_SEQ", []):
+            number = sequence["KEYPROP_ADDRESS_SEQ_NUM"]
+            addresses = sequence.get("COLL_CUST_ADDRESS", [])
+            if not addresses:
+                raise CIError(6010, 1, f"Address sequence {number} has no effective-dated address row.")
+            for address in addresses:
+                if address.get("PROP_EFF_STATUS", "A") not in ("A", "I"):
+                    raise CIError(15, 11, f"Invalid value for EFF_STATUS on address sequence {number}. (15,11)")
 
     def _check_journal(self, row: dict[str, Any]) -> None:
         keys = {k: row[k] for k in KEYS["JOURNAL_ENTRY_CI"]}
@@ -643,16 +717,7 @@ class _Gateway:
             key = self._key(ci, data)
             if key not in table:
                 raise CIError(91, 50, f"No rows exist for the specified keys. {{{ci}}} (91,50)", data)
-            row = copy.deepcopy(table[key])
-            for name, val in data.items():
-                if name.startswith("COLL_"):
-                    current = {tuple(line[k] for k in _key_names(line)): line for line in row.get(name, [])}
-                    for line in val:
-                        ident = tuple(line[k] for k in _key_names(line))
-                        current[ident] = {**current.get(ident, {}), **line}
-                    row[name] = list(current.values())
-                else:
-                    row[name] = val
+            row = _merged(table[key], data)
             self._check(ci, row)
             row["_LASTUPDDT"] = datetime.now(UTC).date()
             table[key] = row
@@ -678,7 +743,7 @@ def _xml(body: bytes, status: int = 200, headers: Iterable[tuple[str, str]] = ()
 
 def create_app(state: PeopleSoftState) -> Callable:
     """The WSGI application simulating ``state``'s gateway."""
-    services = _services(Path(state.wsdl_dir))
+    services = _services(state.served_wsdl_dir)
     by_action = {action: (svc, op) for svc in services.values() for action, op in svc.by_action.items()}
     gateway = _Gateway(state)
 
@@ -779,7 +844,7 @@ def create_app(state: PeopleSoftState) -> Callable:
             if not schema.validate(standalone):
                 problem = schema.error_log.last_error
                 raise CIError(158, 10400, f"Message does not conform to {op.name}: {problem.message}")
-            data = _fields(payload)
+            data = _fields(payload, {_plain(k) for k in KEYS[op.ci]})
             committed = False
             if op.verb == "C":
                 response, committed = gateway.create(op, data)

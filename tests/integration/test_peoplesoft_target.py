@@ -106,13 +106,14 @@ def test_customer_and_journal_round_trip(sandbox, auth):
     moved = customer(phone="+1 555 0199", billing=Address(line1="9 Elm St", city="Shelbyville", country="US"))
     assert target.upsert_customer(moved, known_erp_id=cust_id) == "W42"
     stored = state.customers["W42"]
-    assert (stored["PROP_PHONE"], stored["PROP_ADDRESS1"], stored["PROP_CITY"]) == (
-        "+1 555 0199",
-        "9 Elm St",
-        "Shelbyville",
-    )
-    assert stored["PROP_STATE"] == ""  # cleared, not left stale
-    assert stored["PROP_COUNTRY"] == "USA"  # COUNTRY_TBL is keyed by ISO alpha-3; the store sent "US"
+    assert stored["PROP_PHONE"] == "+15550199"
+    [billing] = stored["COLL_CUST_ADDR_SEQ"]
+    first, moved_in = sorted(billing["COLL_CUST_ADDRESS"], key=lambda row: row["KEYPROP_EFFDT"])
+    assert (first["PROP_ADDRESS1"], first["KEYPROP_EFFDT"]) == ("1 Main St", date(1900, 1, 1))  # history kept
+    assert (moved_in["PROP_ADDRESS1"], moved_in["PROP_CITY"]) == ("9 Elm St", "Shelbyville")
+    assert moved_in["KEYPROP_EFFDT"] == datetime.now(UTC).date()
+    assert moved_in["PROP_STATE"] == ""  # cleared, not left stale
+    assert moved_in["PROP_COUNTRY"] == "USA"  # COUNTRY_TBL is keyed by ISO alpha-3; the store sent "US"
     assert len(state.customers) == 1
 
     posting = journal()
@@ -124,7 +125,7 @@ def test_customer_and_journal_round_trip(sandbox, auth):
 
     [stored_journal] = state.journals
     assert stored_journal["KEYPROP_JOURNAL_DATE"] == date(2024, 5, 1)
-    assert stored_journal["PROP_DESCR"].startswith("ref:woo:order:1001 | order 1001")
+    assert stored_journal["PROP_DESCR"] == "ref:woo:order:1001 | order 100"  # DESCR is PeopleSoft's 30
     lines = stored_journal["COLL_JRNL_LN"]
     assert [ln["PROP_ACCOUNT"] for ln in lines] == ["120000", "400000", "220000"]
     assert sum(ln["PROP_MONETARY_AMOUNT"] for ln in lines) == Decimal("0")
@@ -301,7 +302,7 @@ def test_response_with_dtd_is_refused(sandbox):
     assert state.requests["CI_JOURNAL_ENTRY_CI_F"] == 1  # answered once, refused, not retried
 
 
-def test_refund_journal_describes_the_reversed_document(sandbox):
+def test_refund_journal_is_told_apart_from_its_order(sandbox):
     state, url = sandbox(auth="wss")
     target = make_target(url)
     order = journal("woo:order:5000")
@@ -312,7 +313,7 @@ def test_refund_journal_describes_the_reversed_document(sandbox):
     target.create_posting(order, None)
     target.create_posting(refund, None)
     descrs = [j["PROP_DESCR"] for j in state.journals]
-    assert "reverses woo:order:5000" in descrs[1]
+    assert descrs[1].startswith("ref:woo:refund:5000-1 | ") and len(descrs[1]) == 30
     assert target.find_posting(refund) != target.find_posting(order)
 
 
@@ -594,7 +595,7 @@ def test_ar_invoice_receipt_and_credit_memo_as_pending_items(sandbox):
     assert (cm["PROP_ENTRY_TYPE"], cm["PROP_ENTRY_AMT"], cm["PROP_DOCUMENT"]) == ("CR", Decimal("-50.000"), item)
     assert cm["KEYPROP_ITEM"] == item_id_for(credit_memo.reference)
     assert _dst_total(cm) == Decimal("50.000")
-    assert f"reverses {invoice.reference}" in cm["PROP_DESCR"]
+    assert cm["PROP_DESCR"].startswith(f"ref:{credit_memo.reference} | ")
 
     # Each is found again by ITEM, and posting again changes nothing.
     assert [target.find_posting(p) for p in (invoice, receipt, credit_memo)] == ids
@@ -698,7 +699,7 @@ def test_voucher_id_collision_is_review(sandbox):
     target = make_target(url, voucher_vendor_id="STRIPE")
     (voucher,) = style_engine("voucher").order_postings(web_order("5005"))
     # Another document already owns this posting's VOUCHER_ID (a hash collision): never overwritten or adopted.
-    squatter = voucher_fields(voucher, target.settings) | {"PROP_INVOICE_ID": "OTHER-1", "PROP_DESCR": "ref:OTHER-1"}
+    squatter = voucher_fields(voucher, target.settings) | {"INVOICE_ID": "OTHER-1", "DESCR": "ref:OTHER-1"}
     target.client.service("VCHR_EXPRESS").call("C", **squatter)
     assert target.find_posting(voucher) is None
     with pytest.raises(ReviewError, match="VOUCHER_ID collision"):

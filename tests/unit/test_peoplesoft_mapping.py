@@ -17,6 +17,7 @@ from mlconnector.errors import AuthError, ReviewError
 from mlconnector.models import Address, Customer, Order, OrderLine, Payment, Refund, ShippingLine
 from mlconnector.targets.peoplesoft.client import PeopleSoftConnection, load_wsdl, parse_ib_responses, wsdl_path
 from mlconnector.targets.peoplesoft.mapping import (
+    address_sequences,
     ar_item,
     ar_item_fields,
     customer_id_for,
@@ -25,16 +26,17 @@ from mlconnector.targets.peoplesoft.mapping import (
     invoice_id_for,
     invoice_reference_of,
     item_id_for,
-    journal_descr,
     journal_fields,
     journal_id_for,
     journal_lines,
     peoplesoft_country,
+    posting_descr,
+    reference_marker,
+    same_reference,
     voucher_fields,
     voucher_id_for,
 )
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
-from mlconnector.targets.peoplesoft.target import same_reference
 
 SETTINGS = PeopleSoftSettings(base_url="https://erp.example.com:8443", auth="wss")
 
@@ -134,20 +136,33 @@ def test_customer_id_hashed_form_cannot_meet_numeric_form():
     assert customer_id_for("123456789012345", "W").startswith("WH")  # too long for the readable form
 
 
-def test_customer_props_truncate_to_peoplesoft_lengths():
-    customer = Customer(
-        source_id="42",
-        email="ann@example.com",
-        company="A" * 60,
-        phone="1" * 30,
-        billing=Address(line1="L" * 70, city="Springfield", state="Illinois", postcode="62701", country="USA"),
-    )
+def test_customer_props_carry_the_store_values_for_the_wsdl_lengths_to_rule():
+    customer = Customer(source_id="42", email=" ann@example.com ", company="A" * 60, phone="+1 (555) 010-0100")
     props = customer_props(customer)
-    assert len(props["PROP_NAME1"]) == 40
-    assert len(props["PROP_PHONE"]) == 24
-    assert len(props["PROP_ADDRESS1"]) == 55
-    assert props["PROP_CUSTOMER_REF"] == "42"
-    assert props["PROP_CUST_STATUS"] == "A"
+    assert props["NAME1"] == "A" * 60  # cut to the WSDL's maxLength when sent (free text)
+    assert props["PHONE"] == "+15550100100"
+    assert props["EMAILID"] == "ann@example.com"
+    assert (props["CUSTOMER_REF"], props["CUST_STATUS"]) == ("42", "A")
+
+
+def test_addresses_become_address_sequences_billing_first():
+    home = Address(line1="1 Main St", city="Springfield", state="IL", postcode="62701", country="US")
+    depot = Address(line1="9 Dock Rd", city="Shelbyville", country="US")
+    [(seq, values)] = address_sequences(Customer(source_id="1", billing=home, shipping=home))
+    assert seq == {"ADDRESS_SEQ_NUM": 1, "BILL_TO_ADDR": "Y", "SOLD_TO_ADDR": "Y", "SHIP_TO_ADDR": "Y"}
+    assert values == {
+        "COUNTRY": "USA",
+        "ADDRESS1": "1 Main St",
+        "ADDRESS2": "",
+        "CITY": "Springfield",
+        "STATE": "IL",
+        "POSTAL": "62701",
+    }
+    billing, shipping = address_sequences(Customer(source_id="1", billing=home, shipping=depot))
+    assert billing[0]["SHIP_TO_ADDR"] == "N"
+    assert shipping[0] == {"ADDRESS_SEQ_NUM": 2, "BILL_TO_ADDR": "N", "SOLD_TO_ADDR": "N", "SHIP_TO_ADDR": "Y"}
+    assert shipping[1]["ADDRESS1"] == "9 Dock Rd"
+    assert address_sequences(Customer(source_id="1")) == []
 
 
 def test_country_codes_become_peoplesoft_three_letter_codes():
@@ -165,10 +180,10 @@ def test_every_iso_country_maps_to_a_distinct_three_letter_code():
     assert len(set(ALPHA_3.values())) == len(ALPHA_3)
 
 
-def test_customer_props_send_the_country_as_peoplesoft_keys_it():
+def test_addresses_send_the_country_as_peoplesoft_keys_it():
     customer = Customer(source_id="7", email="a@example.com", billing=Address(country="CA"))
-    assert customer_props(customer)["PROP_COUNTRY"] == "CAN"
-    assert customer_props(customer, {"CA": "CDN"})["PROP_COUNTRY"] == "CDN"
+    assert address_sequences(customer)[0][1]["COUNTRY"] == "CAN"
+    assert address_sequences(customer, {"CA": "CDN"})[0][1]["COUNTRY"] == "CDN"
 
 
 # -- journal lines ---------------------------------------------------------------------------------
@@ -176,42 +191,59 @@ def test_customer_props_send_the_country_as_peoplesoft_keys_it():
 
 def test_line_mapping_carries_chartfields_amounts_and_currency():
     rows = journal_lines(posting(), SETTINGS)
-    assert [r["KEYPROP_JOURNAL_LINE"] for r in rows] == [1, 2, 3]
+    assert [r["JOURNAL_LINE"] for r in rows] == [1, 2, 3]
     revenue = rows[1]
-    assert revenue["PROP_ACCOUNT"] == "400000"
-    assert revenue["PROP_DEPTID"] == "SALES" and revenue["PROP_PRODUCT"] == "TEE"
-    assert revenue["PROP_MONETARY_AMOUNT"] == Decimal("-90.91")
-    assert revenue["PROP_FOREIGN_AMOUNT"] == Decimal("-100.00")
-    assert revenue["PROP_FOREIGN_CURRENCY"] == "EUR"
-    assert revenue["PROP_LEDGER"] == "ACTUALS"
-    assert len(revenue["PROP_LINE_DESCR"]) == 30
-    assert rows[0]["PROP_LINE_DESCR"] == "clearing"
-    assert "PROP_DEPTID" not in rows[0]
-    assert sum(r["PROP_MONETARY_AMOUNT"] for r in rows) == 0
-    assert all(isinstance(r["PROP_MONETARY_AMOUNT"], Decimal) for r in rows)
+    assert revenue["ACCOUNT"] == "400000"
+    assert revenue["DEPTID"] == "SALES" and revenue["PRODUCT"] == "TEE"
+    assert revenue["MONETARY_AMOUNT"] == Decimal("-90.91")
+    assert revenue["FOREIGN_AMOUNT"] == Decimal("-100.00")
+    assert revenue["FOREIGN_CURRENCY"] == "EUR"
+    assert revenue["LEDGER"] == "ACTUALS"
+    assert revenue["LINE_DESCR"].startswith("Revenue")  # free text: the WSDL's maxLength cuts it when sent
+    assert rows[0]["LINE_DESCR"] == "clearing"
+    assert "DEPTID" not in rows[0]
+    assert sum(r["MONETARY_AMOUNT"] for r in rows) == 0
+    assert all(isinstance(r["MONETARY_AMOUNT"], Decimal) for r in rows)
 
 
 def test_header_fields():
     fields = journal_fields(posting(), SETTINGS)
-    assert fields["KEYPROP_BUSINESS_UNIT"] == "US001"
-    assert fields["KEYPROP_JOURNAL_ID"] == journal_id_for("woo:order:1001", "W")
-    assert fields["KEYPROP_JOURNAL_DATE"] == date(2024, 5, 1)
-    assert fields["PROP_LEDGER_GROUP"] == "ACTUALS" and fields["PROP_SOURCE"] == "WEB"
-    assert fields["PROP_FOREIGN_CURRENCY"] == "EUR" and fields["PROP_RATE_MULT"] == Decimal("0.90909")
-    assert fields["PROP_DESCR"].startswith("ref:woo:order:1001 | order 1001")
+    assert fields["BUSINESS_UNIT"] == "US001"
+    assert fields["JOURNAL_ID"] == journal_id_for("woo:order:1001", "W")
+    assert fields["JOURNAL_DATE"] == date(2024, 5, 1)
+    assert fields["LEDGER_GROUP"] == "ACTUALS" and fields["SOURCE"] == "WEB"
+    assert fields["FOREIGN_CURRENCY"] == "EUR" and fields["RATE_MULT"] == Decimal("0.90909")
+    assert fields["DESCR"] == "ref:woo:order:1001 | order 100"
 
 
-def test_refund_descr_names_the_reversed_document():
-    descr = journal_descr(posting("woo:refund:9", reverses="woo:order:1001"))
+def test_refund_descr_names_the_reversed_document_where_the_field_has_room():
+    descr = posting_descr(posting("woo:refund:9", reverses="woo:order:1001"), 254)
     assert "reverses woo:order:1001" in descr
 
 
-def test_descr_is_cut_to_254_and_keeps_the_reference_first():
+def test_descr_fits_peoplesofts_30_and_keeps_the_whole_reference_first():
     long = posting(description="d" * 400)
-    descr = journal_descr(long)
-    assert len(descr) == 254
+    descr = posting_descr(long)
+    assert len(descr) == 30
     assert same_reference(descr, "woo:order:1001")
     assert not same_reference(descr, "woo:order:100")
+    assert not same_reference(descr, "woo:order:10011")
+
+
+def test_a_reference_too_long_for_the_field_is_carried_hashed():
+    reference = "shopify:refund:1234567890123-R9876543210987"
+    marker = reference_marker(reference, 30)
+    assert len(marker) == 30 and marker.startswith("rfh:")
+    descr = posting_descr(posting(reference), 30)
+    assert same_reference(descr, reference, 30)
+    assert not same_reference(descr, reference + "0", 30)
+    assert reference_marker(reference, 254) == f"ref:{reference}"
+
+
+def test_the_reference_field_is_a_profile_setting():
+    settings = SETTINGS.model_copy(update={"reference_field": "DESCR254"})
+    fields = journal_fields(posting(), settings, 254)
+    assert "DESCR" not in fields and fields["DESCR254"].startswith("ref:woo:order:1001 | order 1001")
 
 
 def test_unknown_chartfield_is_review():
@@ -355,7 +387,7 @@ def test_exchange_rate_fits_rate_mult_precision():
         exchange_rate=rate, description="d", source_total=Decimal("10"), lines=lines,
     )  # fmt: skip
     payload = journal_fields(posting, PeopleSoftSettings(base_url="http://x"))
-    assert payload["PROP_RATE_MULT"] == Decimal("1.09613066")
+    assert payload["RATE_MULT"] == Decimal("1.09613066")
 
 
 # -- AR pending items and vouchers ------------------------------------------------------------------------
@@ -431,12 +463,12 @@ def test_receipt_is_applied_to_its_invoice_item():
     assert invoice_reference_of(receipt) == invoice.reference
     assert ar_item(receipt) == ar_item(invoice) == "W5001"
     fields = ar_item_fields(receipt, SETTINGS, "W42")
-    assert (fields["PROP_ENTRY_TYPE"], fields["PROP_ENTRY_AMT"], fields["KEYPROP_ITEM"]) == (
+    assert (fields["ENTRY_TYPE"], fields["ENTRY_AMT"], fields["ITEM"]) == (
         "PY",
         Decimal("-45.00"),
         "W5001",
     )
-    assert fields["KEYPROP_GROUP_ID"] != ar_item_fields(invoice, SETTINGS, "W42")["KEYPROP_GROUP_ID"]
+    assert fields["GROUP_ID"] != ar_item_fields(invoice, SETTINGS, "W42")["GROUP_ID"]
     stray = receipt.model_copy(update={"reference": "W5001-X"})
     with pytest.raises(ReviewError, match="does not name the invoice"):
         ar_item_fields(stray, SETTINGS, "W42")
@@ -448,8 +480,8 @@ def test_credit_memo_references_the_original_invoice():
     order = web_order().model_copy(update={"refunds": (refund,)})
     memo = engine.refund_posting(order, refund)
     fields = ar_item_fields(memo, SETTINGS, "W42")
-    assert (fields["PROP_ENTRY_TYPE"], fields["PROP_ENTRY_AMT"]) == ("CR", Decimal("-20.00"))
-    assert fields["PROP_DOCUMENT"] == "W5001" and fields["KEYPROP_ITEM"] == item_id_for(memo.reference)
+    assert (fields["ENTRY_TYPE"], fields["ENTRY_AMT"]) == ("CR", Decimal("-20.00"))
+    assert fields["DOCUMENT"] == "W5001" and fields["ITEM"] == item_id_for(memo.reference)
     with pytest.raises(ReviewError, match="does not name the invoice"):
         ar_item_fields(memo.model_copy(update={"reverses": None}), SETTINGS, "W42")
 
@@ -460,10 +492,10 @@ def test_ar_item_needs_a_customer_and_uses_the_ar_business_unit():
         ar_item_fields(invoice, SETTINGS, None)
     with pytest.raises(ReviewError, match="longer than 15"):
         ar_item_fields(invoice, SETTINGS, "X" * 16)
-    assert ar_item_fields(invoice, SETTINGS, "W42")["KEYPROP_BUSINESS_UNIT"] == "US001"
+    assert ar_item_fields(invoice, SETTINGS, "W42")["BUSINESS_UNIT"] == "US001"
     ar = SETTINGS.model_copy(update={"ar_business_unit": "AR01", "ar_group_type": "M"})
     fields = ar_item_fields(invoice, ar, "W42")
-    assert (fields["KEYPROP_GROUP_BU"], fields["KEYPROP_BUSINESS_UNIT"], fields["PROP_GROUP_TYPE"]) == (
+    assert (fields["GROUP_BU"], fields["BUSINESS_UNIT"], fields["GROUP_TYPE"]) == (
         "AR01",
         "AR01",
         "M",
@@ -477,16 +509,16 @@ def test_voucher_needs_a_vendor_and_maps_the_non_settlement_lines():
     with pytest.raises(ReviewError, match="voucher_vendor_id"):
         voucher_fields(voucher, SETTINGS)
     fields = voucher_fields(voucher, VOUCHER_SETTINGS)
-    assert fields["PROP_VENDOR_ID"] == "STRIPE" and fields["PROP_INVOICE_ID"] == "W5001"
-    assert fields["KEYPROP_VOUCHER_ID"] == voucher_id_for("W5001", "W")
-    assert fields["PROP_GROSS_AMT"] == -voucher.source_total == Decimal("-54.00")
-    dists = fields["COLL_VCHR_LINE_STG"][0]["COLL_VCHR_DIST_STG"]
-    assert [(d["PROP_ACCOUNT"], d["PROP_MERCHANDISE_AMT"]) for d in dists] == [
+    assert fields["VENDOR_ID"] == "STRIPE" and fields["INVOICE_ID"] == "W5001"
+    assert fields["VOUCHER_ID"] == voucher_id_for("W5001", "W")
+    assert fields["GROSS_AMT"] == -voucher.source_total == Decimal("-54.00")
+    dists = fields["VCHR_LINE_STG"][0]["VCHR_DIST_STG"]
+    assert [(d["ACCOUNT"], d["MERCHANDISE_AMT"]) for d in dists] == [
         ("400000", Decimal("-45.00")),
         ("220000", Decimal("-4.00")),
         ("420000", Decimal("-5.00")),
     ]
-    assert all(d["PROP_DEPTID"] == "100" for d in dists)
+    assert all(d["DEPTID"] == "100" for d in dists)
     with pytest.raises(ReviewError, match="not a voucher"):
         voucher_fields(posting(), VOUCHER_SETTINGS)
 
@@ -531,12 +563,12 @@ def test_distributions_always_offset_the_item_amount(prices, discount, tax, ship
         return
     for item in postings:
         fields = ar_item_fields(item, SETTINGS, "W42")
-        dst_total = sum((d["PROP_FOREIGN_AMOUNT"] for d in fields["COLL_PENDING_DST"]), Decimal(0))
-        assert dst_total == -fields["PROP_ENTRY_AMT"]
-    assert ar_item_fields(postings[0], SETTINGS, "W42")["PROP_ENTRY_AMT"] == order.total
-    assert -sum((ar_item_fields(p, SETTINGS, "W42")["PROP_ENTRY_AMT"] for p in postings[1:]), Decimal(0)) == paid
+        dst_total = sum((d["FOREIGN_AMOUNT"] for d in fields["PENDING_DST"]), Decimal(0))
+        assert dst_total == -fields["ENTRY_AMT"]
+    assert ar_item_fields(postings[0], SETTINGS, "W42")["ENTRY_AMT"] == order.total
+    assert -sum((ar_item_fields(p, SETTINGS, "W42")["ENTRY_AMT"] for p in postings[1:]), Decimal(0)) == paid
     (voucher,) = style_engine("voucher").order_postings(order)
     fields = voucher_fields(voucher, VOUCHER_SETTINGS)
-    (line,) = fields["COLL_VCHR_LINE_STG"]
-    dists = sum((d["PROP_MERCHANDISE_AMT"] for d in line["COLL_VCHR_DIST_STG"]), Decimal(0))
-    assert dists == line["PROP_MERCHANDISE_AMT"] == fields["PROP_GROSS_AMT"] == -order.total
+    (line,) = fields["VCHR_LINE_STG"]
+    dists = sum((d["MERCHANDISE_AMT"] for d in line["VCHR_DIST_STG"]), Decimal(0))
+    assert dists == line["MERCHANDISE_AMT"] == fields["GROSS_AMT"] == -order.total

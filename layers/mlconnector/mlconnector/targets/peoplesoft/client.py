@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -48,6 +48,7 @@ from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 log = logging.getLogger(__name__)
 
 PACKAGE_WSDL_DIR = Path(__file__).parent / "wsdl"
+_XSD_NS = "http://www.w3.org/2001/XMLSchema"
 
 #: Parse settings for WSDLs and responses: strict, no huge trees, no DTD, no entities, no external fetches.
 ZEEP_SETTINGS = Settings(
@@ -67,7 +68,13 @@ _FAULT_RE = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Fault[\s>/]")
 _AUTH_WORDS = ("authenticat", "user id or password", "userid or password", "not authorized")
 
 _DOCUMENTS: dict[str, Document] = {}
+_LENGTHS: dict[str, dict[etree.QName, int]] = {}
 _DOCUMENTS_LOCK = threading.Lock()
+
+#: How a generated CI WSDL may name an element: ``KEYPROP_`` keys, ``PROP_`` properties and ``COLL_`` child
+#: collections, or (the other generation style) the plain field and record names.
+_NAME_PREFIXES = ("KEYPROP_", "PROP_", "COLL_")
+_NUMBERED = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*?)_\d+$")
 
 
 class _OfflineTransport(Transport):
@@ -80,7 +87,10 @@ class _OfflineTransport(Transport):
 
 
 def wsdl_path(settings: PeopleSoftSettings, ci: str) -> Path:
-    folder = Path(settings.wsdl_dir) if settings.wsdl_dir else PACKAGE_WSDL_DIR
+    if settings.wsdl_dir:
+        folder = Path(settings.wsdl_dir)
+    else:
+        folder = PACKAGE_WSDL_DIR if settings.wsdl_style == "prefixed" else PACKAGE_WSDL_DIR / "unprefixed"
     return folder / f"CI_{ci}.{settings.version(ci)}.wsdl"
 
 
@@ -93,8 +103,97 @@ def load_wsdl(path: Path) -> Document:
             if not Path(key).is_file():
                 raise ConnectorError(f"PeopleSoft WSDL not found: {key}")
             document = Document(key, _OfflineTransport(), settings=ZEEP_SETTINGS)
+            _LENGTHS[key] = max_lengths(Path(key))
             _DOCUMENTS[key] = document
         return document
+
+
+def wsdl_max_lengths(path: Path) -> dict[etree.QName, int]:
+    """The ``maxLength`` facets of the WSDL at ``path`` (loaded, and cached, with it)."""
+    load_wsdl(path)
+    return _LENGTHS[str(Path(path).resolve())]
+
+
+def max_lengths(wsdl: Path) -> dict[etree.QName, int]:
+    """``maxLength`` of every named simple type in the WSDL's schemas and the local XSDs they import.
+
+    zeep reads the types but keeps no restriction facets, so the lengths are read from the schema text.
+    """
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    lengths: dict[etree.QName, int] = {}
+    seen: set[Path] = set()
+
+    def visit(path: Path) -> None:
+        if path in seen or not path.is_file():
+            return
+        seen.add(path)
+        root = etree.parse(str(path), parser).getroot()
+        schemas = [root] if root.tag == f"{{{_XSD_NS}}}schema" else root.iter(f"{{{_XSD_NS}}}schema")
+        for schema in schemas:
+            namespace = schema.get("targetNamespace")
+            for simple in schema.iterfind(f"{{{_XSD_NS}}}simpleType"):
+                facet = simple.find(f"{{{_XSD_NS}}}restriction/{{{_XSD_NS}}}maxLength")
+                if simple.get("name") and facet is not None:
+                    lengths[etree.QName(namespace, simple.get("name"))] = int(facet.get("value"))
+            for node in schema.iter(f"{{{_XSD_NS}}}import", f"{{{_XSD_NS}}}include"):
+                location = node.get("schemaLocation")
+                if location and urlparse(location).scheme in ("", "file"):
+                    visit((path.parent / urlparse(location).path).resolve())
+
+    visit(wsdl.resolve())
+    return lengths
+
+
+def field_name(element: str) -> str:
+    """The PeopleSoft field or record an element stands for: ``KEYPROP_``/``PROP_``/``COLL_`` removed."""
+    for prefix in _NAME_PREFIXES:
+        if element.startswith(prefix):
+            return element[len(prefix) :]
+    return element
+
+
+@dataclass(frozen=True)
+class CiField:
+    """One element of a CI message as the WSDL declares it: a field, or a collection of child rows."""
+
+    element: str
+    #: The PeopleSoft name: prefix removed; a generator that meets one field name on two levels numbers
+    #: the later one (``EFFDT_0``), which answers to the plain name unless a sibling carries it.
+    name: str
+    max_length: int | None = None
+    repeats: bool = False
+    children: tuple[CiField, ...] = ()
+
+    @property
+    def is_collection(self) -> bool:
+        return bool(self.children)
+
+    def child(self, name: str) -> CiField | None:
+        """The child element for PeopleSoft name ``name`` (or its prefixed form), in either naming style."""
+        wanted = field_name(name)
+        return next((child for child in self.children if child.name == wanted), None)
+
+
+def ci_fields(element: Any, lengths: dict[etree.QName, int], name: str | None = None) -> CiField:
+    """The element's declared shape, read from zeep's parsed schema: child names in sequence order,
+    child rows (elements with child elements of their own) and each field's ``maxLength``."""
+    kind = element.type
+    declared = getattr(kind, "elements", [])
+    children = [ci_fields(child, lengths, n) for n, child in declared if n != "_value_1"]
+    plain = {child.name for child in children}
+    for index, child in enumerate(children):
+        numbered = _NUMBERED.match(child.name)
+        if numbered and numbered["name"] not in plain:
+            children[index] = replace(child, name=numbered["name"])
+    value_types = [kind, *(e.type for n, e in declared if n == "_value_1")]
+    element_name = name or element.name
+    return CiField(
+        element=element_name,
+        name=field_name(element_name),
+        max_length=None if children else next((lengths[t.qname] for t in value_types if t.qname in lengths), None),
+        repeats=element.max_occurs == "unbounded" or (isinstance(element.max_occurs, int) and element.max_occurs > 1),
+        children=tuple(children),
+    )
 
 
 def service_binding(document: Document) -> Any:
@@ -179,22 +278,6 @@ def value(obj: Any) -> Any:
     if hasattr(obj, "_value_1"):
         return obj._value_1
     return obj
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A zeep object as a dict of plain values; lists of child objects stay lists of dicts."""
-    out: dict[str, Any] = {}
-    if obj is None:
-        return out
-    for key in obj:
-        item = obj[key]
-        if isinstance(item, list):
-            out[key] = [as_dict(child) if hasattr(child, "__values__") else value(child) for child in item]
-        elif hasattr(item, "__values__") and not hasattr(item, "_value_1"):
-            out[key] = as_dict(item)
-        else:
-            out[key] = value(item)
-    return out
 
 
 @dataclass
@@ -336,10 +419,74 @@ class _ConnectionTransport(Transport):
         raise ConnectorError("PeopleSoft WSDLs are loaded from package data, not over the network")
 
 
-class CiService:
-    """One Component Interface service (``CI_<CI>``) bound to the connection's listening connector."""
+#: Free-text fields cut to their PeopleSoft length; any other value longer than its field is refused.
+FREE_TEXT = frozenset(
+    {"DESCR", "DESCR254", "LINE_DESCR", "NAME1", "NAME2", "ADDRESS1", "ADDRESS2", "ADDRESS3", "ADDRESS4", "CITY"}
+)
 
-    def __init__(self, connection: PeopleSoftConnection, ci: str, document: Document) -> None:
+
+def fit(node: CiField, value: Any, where: str) -> Any:
+    """``value`` within the field's WSDL ``maxLength``: free text is cut, anything else too long is refused."""
+    if not isinstance(value, str) or node.max_length is None or len(value) <= node.max_length:
+        return value
+    if node.name in FREE_TEXT:
+        return value[: node.max_length]
+    raise ReviewError(
+        f"PeopleSoft {where}: {node.name} takes {node.max_length} characters, the value has {len(value)}",
+        detail={"field": node.name, "max_length": node.max_length},
+    )
+
+
+def to_elements(shape: CiField, data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``data`` (PeopleSoft field and record names, prefixed or not) keyed by the element names the WSDL uses."""
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        node = shape.child(name)
+        if node is None:
+            raise ReviewError(
+                f"PeopleSoft {where}: the WSDL has no field {field_name(name)} in {shape.element}",
+                detail={"field": field_name(name), "in": shape.element},
+            )
+        if node.children:
+            rows = value if isinstance(value, list) else [value]
+            out[node.element] = [to_elements(node, row, where) for row in rows]
+        else:
+            out[node.element] = fit(node, value, where)
+    return out
+
+
+def to_names(shape: CiField, obj: Any) -> dict[str, Any]:
+    """A zeep response as plain data keyed by PeopleSoft field and record names, whichever style the WSDL uses."""
+    if obj is None:
+        return {}
+    if isinstance(obj, list):  # zeep unwrapped the response's only (repeating) child
+        only = shape.children[0]
+        return {only.name: [to_names(only, item) for item in obj]}
+    out: dict[str, Any] = {}
+    for key in obj:
+        item = obj[key]
+        node = next((child for child in shape.children if child.element == key), None)
+        name = node.name if node is not None else field_name(key)
+        nested = node is not None and bool(node.children)
+        if isinstance(item, list):
+            out[name] = [to_names(node, i) if nested else value(i) for i in item]
+        elif nested:
+            out[name] = to_names(node, item) if item is not None else None
+        else:
+            out[name] = value(item)
+    return out
+
+
+class CiService:
+    """One Component Interface service (``CI_<CI>``) bound to the connection's listening connector.
+
+    Callers name fields as PeopleSoft does (``SETID``, child rows by record: ``JRNL_LN``); the element names
+    (``KEYPROP_SETID`` or ``SETID``, ``COLL_JRNL_LN`` or ``JRNL_LN``) and lengths come from the loaded WSDL.
+    """
+
+    def __init__(
+        self, connection: PeopleSoftConnection, ci: str, document: Document, lengths: dict[etree.QName, int]
+    ) -> None:
         self.ci = ci
         self.connection = connection
         client = Client(
@@ -348,14 +495,38 @@ class CiService:
             wsse=connection.wsse(),
             settings=ZEEP_SETTINGS,
         )
-        self._service = client.create_service(service_binding(document).name, connection.settings.soap_url)
+        self._binding = service_binding(document)
+        self._lengths = lengths
+        self._shapes: dict[str, tuple[CiField, CiField]] = {}
+        self._service = client.create_service(self._binding.name, connection.settings.soap_url)
 
-    def call(self, verb: str, **fields: Any) -> Any:
-        """Call ``CI_<CI>_<verb>`` (C, F, G, UP) with the given KEYPROP_/PROP_/COLL_ fields."""
+    def shapes(self, verb: str) -> tuple[CiField, CiField]:
+        """(request, response) shapes of ``CI_<CI>_<verb>`` as the WSDL declares them."""
+        if verb not in self._shapes:
+            operation = self._binding._operations.get(f"CI_{self.ci}_{verb}")
+            if operation is None:
+                raise ConnectorError(f"the CI_{self.ci} WSDL has no operation CI_{self.ci}_{verb}")
+            self._shapes[verb] = (
+                ci_fields(operation.input.body, self._lengths),
+                ci_fields(operation.output.body, self._lengths),
+            )
+        return self._shapes[verb]
+
+    def max_length(self, verb: str, *path: str) -> int | None:
+        """``maxLength`` the WSDL gives the field at ``path`` (record names, then the field) of a request."""
+        node: CiField | None = self.shapes(verb)[0]
+        for name in path:
+            node = node.child(name) if node is not None else None
+        return node.max_length if node is not None else None
+
+    def call(self, verb: str, **fields: Any) -> dict[str, Any]:
+        """Call ``CI_<CI>_<verb>`` (C, F, G, UP); the answer keyed by PeopleSoft names."""
         operation = f"CI_{self.ci}_{verb}"
         node = self.connection.settings.node
+        request, response = self.shapes(verb)
+        payload = to_elements(request, fields, operation)
         try:
-            return self._service[operation](**fields)
+            return to_names(response, self._service[operation](**payload))
         except zeep_exceptions.Fault as fault:
             is_ci, messages = parse_ib_responses(fault.detail)
             if is_ci:
@@ -401,7 +572,8 @@ class PeopleSoftClient:
     def service(self, ci: str) -> CiService:
         with self._lock:
             if ci not in self._services:
-                self._services[ci] = CiService(self.connection, ci, load_wsdl(wsdl_path(self.settings, ci)))
+                path = wsdl_path(self.settings, ci)
+                self._services[ci] = CiService(self.connection, ci, load_wsdl(path), wsdl_max_lengths(path))
             return self._services[ci]
 
     def close(self) -> None:
@@ -455,7 +627,6 @@ def download_wsdls(
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
-_XSD_NS = "http://www.w3.org/2001/XMLSchema"
 
 
 def _local_name(url: str) -> str:

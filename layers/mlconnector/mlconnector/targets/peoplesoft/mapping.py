@@ -29,30 +29,18 @@ from typing import Any
 
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
-from mlconnector.models import Customer
-from mlconnector.targets.peoplesoft.countries import ALPHA_3
+from mlconnector.models import Address, Customer
+from mlconnector.targets.peoplesoft.countries import ALPHA_3, STATE_CODES
 from mlconnector.targets.peoplesoft.settings import CHARTFIELD_LENGTHS, PeopleSoftSettings
 
 RATE_QUANTUM = Decimal("0.00000001")
 
 JOURNAL_ID_LENGTH = 10
 CUST_ID_LENGTH = 15
-DESCR_LENGTH = 254
-LINE_DESCR_LENGTH = 30
+#: PeopleSoft's DESCR is 30 characters (DESCR254 is another field); the WSDL's maxLength, when it has one, rules.
+DESCR_LENGTH = 30
 AMOUNT_PLACES = 3  # MONETARY_AMOUNT / FOREIGN_AMOUNT are 26.3 in PeopleSoft
 CUSTOMER_REF_LENGTH = 100
-
-CUSTOMER_FIELD_LENGTHS = {
-    "NAME1": 40,
-    "EMAILID": 70,
-    "PHONE": 24,
-    "ADDRESS1": 55,
-    "ADDRESS2": 55,
-    "CITY": 30,
-    "STATE": 6,
-    "POSTAL": 12,
-    "COUNTRY": 3,
-}
 
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -90,18 +78,48 @@ def journal_erp_id(business_unit: str, journal_id: str) -> str:
     return f"{business_unit}/{journal_id}"
 
 
-def descr_marker(reference: str) -> str:
-    """What ``DESCR`` starts with; ``find_posting`` checks it to rule out a JOURNAL_ID collision."""
-    return f"ref:{reference}"
+REFERENCE_MARKER = "ref:"
+HASHED_REFERENCE_MARKER = "rfh:"
+MARKER_SEPARATOR = " | "
 
 
-def journal_descr(posting: Posting) -> str:
-    parts = [descr_marker(posting.reference), f"order {posting.order_reference}"]
+def reference_marker(reference: str, length: int = DESCR_LENGTH) -> str:
+    """What the reference field starts with; ``find_posting`` checks it to rule out a key collision.
+
+    ``ref:<reference>`` when that fits the field's ``length``; else ``rfh:`` + base-36 SHA-256 digits
+    filling the field (a reference too long to carry whole is still told apart from every other).
+    """
+    plain = REFERENCE_MARKER + reference
+    if len(plain) <= length:
+        return plain
+    return HASHED_REFERENCE_MARKER + _base36(reference, length - len(HASHED_REFERENCE_MARKER))
+
+
+def marked_reference(text: str) -> str | None:
+    """The reference a field's ``ref:`` marker names; None for no marker or the hashed form."""
+    marker = (text or "").split(MARKER_SEPARATOR, 1)[0].rstrip()
+    return marker[len(REFERENCE_MARKER) :] if marker.startswith(REFERENCE_MARKER) else None
+
+
+def same_reference(text: str, reference: str, length: int = DESCR_LENGTH) -> bool:
+    """Whether a reference field was written for ``reference``: its marker, then the end or the separator
+    (cut anywhere by the field's length)."""
+    marker = reference_marker(reference, length)
+    text = (text or "").rstrip()
+    if not text.startswith(marker):
+        return False
+    rest = text[len(marker) :]
+    return not rest or MARKER_SEPARATOR.startswith(rest[: len(MARKER_SEPARATOR)])
+
+
+def posting_descr(posting: Posting, length: int = DESCR_LENGTH) -> str:
+    """The reference field's text: the whole marker first, then as much of the description as fits."""
+    parts = [reference_marker(posting.reference, length), f"order {posting.order_reference}"]
     if posting.reverses:
         parts.append(f"reverses {posting.reverses}")
     if posting.description:
         parts.append(posting.description)
-    return " | ".join(parts)[:DESCR_LENGTH]
+    return MARKER_SEPARATOR.join(parts)[:length]
 
 
 def _amount(value: Decimal, what: str) -> Decimal:
@@ -111,7 +129,7 @@ def _amount(value: Decimal, what: str) -> Decimal:
 
 
 def chartfield_props(line: PostingLine, settings: PeopleSoftSettings, what: str) -> dict[str, str]:
-    """``PROP_<ChartField>`` values of one line: ACCOUNT from the line, the rest from ``line.chartfields``."""
+    """ChartField values of one line: ACCOUNT from the line, the rest from ``line.chartfields``."""
     if not line.account:
         raise ReviewError(f"{what} ({line.line_class}) has no account")
     allowed = set(settings.chartfields)
@@ -128,29 +146,33 @@ def chartfield_props(line: PostingLine, settings: PeopleSoftSettings, what: str)
     for name, chartfield in fields.items():
         if len(chartfield) > CHARTFIELD_LENGTHS[name]:
             raise ReviewError(f"{what}: {name}={chartfield} is longer than {CHARTFIELD_LENGTHS[name]} characters")
-    return {f"PROP_{name}": chartfield for name, chartfield in fields.items()}
+    return fields
 
 
 def _line_descr(line: PostingLine) -> str:
-    return (line.description or str(line.line_class))[:LINE_DESCR_LENGTH]
+    """LINE_DESCR: free text, cut to the WSDL's length when sent."""
+    return line.description or str(line.line_class)
 
 
 def journal_lines(posting: Posting, settings: PeopleSoftSettings) -> list[dict[str, Any]]:
-    """COLL_JRNL_LN rows: ACCOUNT from the line, other ChartFields from ``line.chartfields``."""
+    """JRNL_LN rows: ACCOUNT from the line, other ChartFields from ``line.chartfields``."""
     rows = []
     for number, line in enumerate(posting.lines, start=1):
-        row: dict[str, Any] = {"KEYPROP_JOURNAL_LINE": number, "PROP_LEDGER": settings.ledger}
+        row: dict[str, Any] = {"JOURNAL_LINE": number, "LEDGER": settings.ledger}
         row.update(chartfield_props(line, settings, f"journal line {number}"))
-        row["PROP_MONETARY_AMOUNT"] = _amount(line.base_amount, f"line {number} base amount")
-        row["PROP_FOREIGN_AMOUNT"] = _amount(line.amount, f"line {number} amount")
-        row["PROP_FOREIGN_CURRENCY"] = posting.currency
-        row["PROP_LINE_DESCR"] = _line_descr(line)
+        row["MONETARY_AMOUNT"] = _amount(line.base_amount, f"line {number} base amount")
+        row["FOREIGN_AMOUNT"] = _amount(line.amount, f"line {number} amount")
+        row["FOREIGN_CURRENCY"] = posting.currency
+        row["LINE_DESCR"] = _line_descr(line)
         rows.append(row)
     return rows
 
 
-def journal_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, Any]:
-    """All fields of ``Create__CompIntfc__JOURNAL_ENTRY_CI`` for a balanced journal posting."""
+def journal_fields(
+    posting: Posting, settings: PeopleSoftSettings, reference_length: int = DESCR_LENGTH
+) -> dict[str, Any]:
+    """All fields of ``Create__CompIntfc__JOURNAL_ENTRY_CI`` for a balanced journal posting; the reference
+    field (``settings.reference_field``, ``reference_length`` characters) starts with the reference marker."""
     if not posting.lines:
         raise ReviewError(f"journal {posting.reference} has no lines")
     if not posting.balanced:
@@ -159,18 +181,18 @@ def journal_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, 
             f"base {posting.base_debits} / {posting.base_credits}"
         )
     return {
-        "KEYPROP_BUSINESS_UNIT": settings.business_unit,
-        "KEYPROP_JOURNAL_ID": journal_id_for(posting.reference, settings.journal_id_prefix),
-        "KEYPROP_JOURNAL_DATE": posting.accounting_date,
-        "PROP_LEDGER_GROUP": settings.ledger_group,
-        "PROP_SOURCE": settings.journal_source,
-        "PROP_DESCR": journal_descr(posting),
-        "PROP_FOREIGN_CURRENCY": posting.currency,
-        "PROP_RT_TYPE": settings.rate_type,
+        "BUSINESS_UNIT": settings.business_unit,
+        "JOURNAL_ID": journal_id_for(posting.reference, settings.journal_id_prefix),
+        "JOURNAL_DATE": posting.accounting_date,
+        "LEDGER_GROUP": settings.ledger_group,
+        "SOURCE": settings.journal_source,
+        settings.reference_field: posting_descr(posting, reference_length),
+        "FOREIGN_CURRENCY": posting.currency,
+        "RT_TYPE": settings.rate_type,
         # RATE_MULT holds 8 decimals; the line amounts are sent converted, so the rate is the record of it.
-        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
-        "PROP_REVERSAL_CD": "N",
-        "COLL_JRNL_LN": journal_lines(posting, settings),
+        "RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
+        "REVERSAL_CD": "N",
+        "JRNL_LN": journal_lines(posting, settings),
     }
 
 
@@ -183,24 +205,63 @@ def peoplesoft_country(code: str, overrides: Mapping[str, str] | None = None) ->
     return (overrides or {}).get(code) or ALPHA_3.get(code, code)
 
 
-def customer_props(customer: Customer, country_codes: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The PROP_ fields kept current from the store: name, status, email, phone, billing address."""
-    address = customer.billing
-    values = {
+def customer_props(customer: Customer) -> dict[str, str]:
+    """The CUSTOMER fields kept current from the store: name, status, e-mail, phone and the store id."""
+    return {
         "NAME1": customer.display_name,
-        "EMAILID": customer.email,
-        "PHONE": customer.phone,
+        "CUST_STATUS": "A",
+        "EMAILID": customer.email.strip(),
+        "PHONE": _PHONE_NOISE.sub("", customer.phone),
+        "CUSTOMER_REF": customer_ref(customer.source_id),
+    }
+
+
+_PHONE_NOISE = re.compile(r"[\s().\-/]")
+
+#: Address fields of a CUST_ADDRESS row that the store's addresses fill.
+ADDRESS_FIELDS = ("COUNTRY", "ADDRESS1", "ADDRESS2", "CITY", "STATE", "POSTAL")
+
+
+def peoplesoft_state(country: str, state: str) -> str:
+    """The store's state as PeopleSoft keys it: a US state or Canadian province name becomes its code
+    (``Illinois`` → ``IL``); anything else is sent as it came, for the WSDL length and PeopleSoft's edit."""
+    state = state.strip()
+    return STATE_CODES.get(country.strip().upper(), {}).get(state.upper(), state)
+
+
+def address_values(address: Address, country_codes: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A store address as CUST_ADDRESS fields."""
+    return {
+        "COUNTRY": peoplesoft_country(address.country, country_codes),
         "ADDRESS1": address.line1,
         "ADDRESS2": address.line2,
         "CITY": address.city,
-        "STATE": address.state,
+        "STATE": peoplesoft_state(address.country, address.state),
         "POSTAL": address.postcode,
-        "COUNTRY": peoplesoft_country(address.country, country_codes),
     }
-    props = {f"PROP_{name}": (text or "")[: CUSTOMER_FIELD_LENGTHS[name]] for name, text in values.items()}
-    props["PROP_CUST_STATUS"] = "A"
-    props["PROP_CUSTOMER_REF"] = customer_ref(customer.source_id)
-    return props
+
+
+def address_sequences(
+    customer: Customer, country_codes: Mapping[str, str] | None = None
+) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """(CUST_ADDR_SEQ fields, CUST_ADDRESS values) of the customer's addresses.
+
+    Sequence 1 is the billing address: bill-to and sold-to, and ship-to as well when the store has no
+    separate shipping address; sequence 2 is a shipping address that differs from it (ship-to only).
+    A customer without any address has none.
+    """
+    billing = address_values(customer.billing, country_codes)
+    shipping = address_values(customer.shipping, country_codes)
+    has_billing, has_shipping = any(billing.values()), any(shipping.values())
+    separate_shipping = has_shipping and shipping != billing
+    out: list[tuple[dict[str, Any], dict[str, str]]] = []
+    if has_billing:
+        flags = {"BILL_TO_ADDR": "Y", "SOLD_TO_ADDR": "Y", "SHIP_TO_ADDR": "N" if separate_shipping else "Y"}
+        out.append(({"ADDRESS_SEQ_NUM": 1, **flags}, billing))
+    if separate_shipping or (has_shipping and not has_billing):
+        flags = {"BILL_TO_ADDR": "N", "SOLD_TO_ADDR": "N", "SHIP_TO_ADDR": "Y"}
+        out.append(({"ADDRESS_SEQ_NUM": len(out) + 1, **flags}, shipping))
+    return out
 
 
 # -- AR pending items (AR_PENDING_ITEM_CI) --------------------------------------------------------------
@@ -285,11 +346,13 @@ def ar_entry_type(posting: Posting) -> str:
         raise ReviewError(f"posting kind {posting.kind} is not an AR pending item") from None
 
 
-def ar_item_fields(posting: Posting, settings: PeopleSoftSettings, cust_id: str | None) -> dict[str, Any]:
+def ar_item_fields(
+    posting: Posting, settings: PeopleSoftSettings, cust_id: str | None, reference_length: int = DESCR_LENGTH
+) -> dict[str, Any]:
     """All fields of ``Create__CompIntfc__AR_PENDING_ITEM_CI`` for an invoice, receipt or credit memo.
 
     ``ENTRY_AMT`` is the posting's receivable side (invoice positive, payment and credit memo negative);
-    every other line is a ``COLL_PENDING_DST`` distribution, signed like a journal line (debit positive,
+    every other line is a ``PENDING_DST`` distribution, signed like a journal line (debit positive,
     credit negative), so the distributions sum to ``-ENTRY_AMT`` and ARUPDATE generates the AR line from
     the item's distribution code. The sign convention and the field names are modelled on PS_PENDING_ITEM /
     PS_PENDING_DST (not confirmed against a delivered CI).
@@ -317,38 +380,38 @@ def ar_item_fields(posting: Posting, settings: PeopleSoftSettings, cust_id: str 
         )
     distributions = []
     for number, line in enumerate((ln for ln in posting.lines if ln.line_class != LineClass.RECEIVABLE), start=1):
-        row: dict[str, Any] = {"KEYPROP_DST_SEQ_NUM": number}
+        row: dict[str, Any] = {"DST_SEQ_NUM": number}
         row.update(chartfield_props(line, settings, f"distribution {number}"))
-        row["PROP_FOREIGN_AMOUNT"] = _amount(line.amount, f"distribution {number} amount")
-        row["PROP_MONETARY_AMOUNT"] = _amount(line.base_amount, f"distribution {number} base amount")
-        row["PROP_FOREIGN_CURRENCY"] = posting.currency
-        row["PROP_LINE_DESCR"] = _line_descr(line)
+        row["FOREIGN_AMOUNT"] = _amount(line.amount, f"distribution {number} amount")
+        row["MONETARY_AMOUNT"] = _amount(line.base_amount, f"distribution {number} base amount")
+        row["FOREIGN_CURRENCY"] = posting.currency
+        row["LINE_DESCR"] = _line_descr(line)
         distributions.append(row)
-    if sum((row["PROP_FOREIGN_AMOUNT"] for row in distributions), Decimal(0)) != -entry_amt:
+    if sum((row["FOREIGN_AMOUNT"] for row in distributions), Decimal(0)) != -entry_amt:
         raise ReviewError(f"{posting.kind} {posting.reference}: distributions do not sum to the item amount")
     unit = settings.ar_business_unit
     fields: dict[str, Any] = {
-        "KEYPROP_GROUP_BU": unit,
-        "KEYPROP_GROUP_ID": group_id_for(posting.reference, settings.journal_id_prefix),
-        "KEYPROP_BUSINESS_UNIT": unit,
-        "KEYPROP_CUST_ID": cust_id,
-        "KEYPROP_ITEM": ar_item(posting),
-        "KEYPROP_ITEM_LINE": 1,
-        "PROP_GROUP_TYPE": settings.ar_group_type,
-        "PROP_ENTRY_TYPE": entry_type,
-        "PROP_ACCOUNTING_DT": posting.accounting_date,
-        "PROP_DUE_DT": posting.accounting_date,
-        "PROP_ENTRY_AMT": entry_amt,
-        "PROP_CURRENCY_CD": posting.currency,
-        "PROP_RT_TYPE": settings.rate_type,
-        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
-        "PROP_DESCR": journal_descr(posting),
-        "COLL_PENDING_DST": distributions,
+        "GROUP_BU": unit,
+        "GROUP_ID": group_id_for(posting.reference, settings.journal_id_prefix),
+        "BUSINESS_UNIT": unit,
+        "CUST_ID": cust_id,
+        "ITEM": ar_item(posting),
+        "ITEM_LINE": 1,
+        "GROUP_TYPE": settings.ar_group_type,
+        "ENTRY_TYPE": entry_type,
+        "ACCOUNTING_DT": posting.accounting_date,
+        "DUE_DT": posting.accounting_date,
+        "ENTRY_AMT": entry_amt,
+        "CURRENCY_CD": posting.currency,
+        "RT_TYPE": settings.rate_type,
+        "RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
+        settings.reference_field: posting_descr(posting, reference_length),
+        "PENDING_DST": distributions,
     }
     if posting.kind == PostingKind.CREDIT_MEMO:
         if not posting.reverses:
             raise ReviewError(f"credit memo {posting.reference} does not name the invoice it credits")
-        fields["PROP_DOCUMENT"] = item_id_for(posting.reverses)
+        fields["DOCUMENT"] = item_id_for(posting.reverses)
     return fields
 
 
@@ -375,7 +438,9 @@ def voucher_erp_id(business_unit: str, voucher_id: str) -> str:
     return f"{business_unit}/{voucher_id}"
 
 
-def voucher_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, Any]:
+def voucher_fields(
+    posting: Posting, settings: PeopleSoftSettings, reference_length: int = DESCR_LENGTH
+) -> dict[str, Any]:
     """All fields of ``Create__CompIntfc__VCHR_EXPRESS`` for the engine's ``voucher`` posting.
 
     A web sale posted as a voucher is the AP-side representation some customers use for marketplace or
@@ -405,34 +470,34 @@ def voucher_fields(posting: Posting, settings: PeopleSoftSettings) -> dict[str, 
     gross = -_amount(posting.source_total, "voucher gross amount")
     distributions = []
     for number, line in enumerate((ln for ln in posting.lines if ln.line_class not in SETTLEMENT_CLASSES), start=1):
-        row: dict[str, Any] = {"KEYPROP_DISTRIB_LINE_NUM": number}
+        row: dict[str, Any] = {"DISTRIB_LINE_NUM": number}
         row.update(chartfield_props(line, settings, f"voucher distribution {number}"))
-        row["PROP_MERCHANDISE_AMT"] = _amount(line.amount, f"distribution {number} amount")
-        row["PROP_LINE_DESCR"] = _line_descr(line)
+        row["MERCHANDISE_AMT"] = _amount(line.amount, f"distribution {number} amount")
+        row["LINE_DESCR"] = _line_descr(line)
         distributions.append(row)
-    if not distributions or sum((row["PROP_MERCHANDISE_AMT"] for row in distributions), Decimal(0)) != gross:
+    if not distributions or sum((row["MERCHANDISE_AMT"] for row in distributions), Decimal(0)) != gross:
         raise ReviewError(
             f"voucher {posting.reference}: distributions do not sum to the order total {posting.source_total}"
         )
     return {
-        "KEYPROP_BUSINESS_UNIT": settings.voucher_business_unit,
-        "KEYPROP_VOUCHER_ID": voucher_id_for(posting.reference, settings.journal_id_prefix),
-        "PROP_INVOICE_ID": invoice_id_for(posting.reference),
-        "PROP_INVOICE_DT": posting.accounting_date,
-        "PROP_ACCOUNTING_DT": posting.accounting_date,
-        "PROP_VENDOR_ID": vendor,
-        "PROP_VOUCHER_STYLE": VOUCHER_STYLE,
-        "PROP_GROSS_AMT": gross,
-        "PROP_TXN_CURRENCY_CD": posting.currency,
-        "PROP_RT_TYPE": settings.rate_type,
-        "PROP_RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
-        "PROP_DESCR": journal_descr(posting),
-        "COLL_VCHR_LINE_STG": [
+        "BUSINESS_UNIT": settings.voucher_business_unit,
+        "VOUCHER_ID": voucher_id_for(posting.reference, settings.journal_id_prefix),
+        "INVOICE_ID": invoice_id_for(posting.reference),
+        "INVOICE_DT": posting.accounting_date,
+        "ACCOUNTING_DT": posting.accounting_date,
+        "VENDOR_ID": vendor,
+        "VOUCHER_STYLE": VOUCHER_STYLE,
+        "GROSS_AMT": gross,
+        "TXN_CURRENCY_CD": posting.currency,
+        "RT_TYPE": settings.rate_type,
+        "RATE_MULT": posting.exchange_rate.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP),
+        settings.reference_field: posting_descr(posting, reference_length),
+        "VCHR_LINE_STG": [
             {
-                "KEYPROP_VOUCHER_LINE_NUM": 1,
-                "PROP_MERCHANDISE_AMT": gross,
-                "PROP_LINE_DESCR": posting.description[:LINE_DESCR_LENGTH],
-                "COLL_VCHR_DIST_STG": distributions,
+                "VOUCHER_LINE_NUM": 1,
+                "MERCHANDISE_AMT": gross,
+                "LINE_DESCR": posting.description,
+                "VCHR_DIST_STG": distributions,
             }
         ],
     }

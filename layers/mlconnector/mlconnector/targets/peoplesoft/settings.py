@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mlconnector.targets.base import ErpSettings
 
-#: ChartFields the shipped JOURNAL_ENTRY_CI WSDL carries on COLL_JRNL_LN, with their PeopleSoft field lengths.
+#: ChartFields the shipped JOURNAL_ENTRY_CI WSDL carries on its JRNL_LN rows, with their PeopleSoft field lengths.
 CHARTFIELD_LENGTHS: dict[str, int] = {
     "ACCOUNT": 10,
     "DEPTID": 10,
@@ -75,6 +75,22 @@ class PeopleSoftSettings(ErpSettings):
         description="Store country code -> PeopleSoft COUNTRY, over the ISO alpha-2 -> alpha-3 defaults",
     )
     wsdl_dir: str | None = Field(default=None, description="Folder with the customer's own CI_<CI>.<v>.wsdl files")
+    wsdl_style: Literal["prefixed", "unprefixed"] = Field(
+        default="prefixed",
+        description=(
+            "Which of the shipped WSDL sets to use without wsdl_dir: KEYPROP_/PROP_/COLL_ element names, or plain "
+            "field and record names. Element names are always read from the WSDL, so a customer's own WSDLs "
+            "(wsdl_dir) work in either style whatever this says"
+        ),
+    )
+    reference_field: str = Field(
+        default="DESCR",
+        pattern=r"^[A-Z][A-Z0-9_]{0,17}$",
+        description=(
+            "Header field of journals, AR items and vouchers that carries the ref: marker the look-up before "
+            "create relies on (DESCR, 30 characters; DESCR254 or a custom field where the customer's CI has one)"
+        ),
+    )
     service_versions: dict[str, int] = Field(
         default_factory=dict,
         description="CI name (CUSTOMER_CI, JOURNAL_ENTRY_CI, AR_PENDING_ITEM_CI, VCHR_EXPRESS) -> version, default 1",
