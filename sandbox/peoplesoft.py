@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,7 @@ from zeep import Settings
 from zeep.transports import Transport
 from zeep.wsdl import Document
 
+from sandbox.contracts import contract_path
 from sandbox.runner import answer_after, arrival
 
 WSDL_DIR = Path(__file__).resolve().parent.parent / "layers/mlconnector/mlconnector/targets/peoplesoft/wsdl"
@@ -227,6 +229,7 @@ class _Service:
         self.path = path
         self.text = path.read_bytes()
         root = etree.fromstring(self.text, etree.XMLParser(resolve_entities=False, no_network=True))
+        _check_published_lengths(path.name, root)
         self.schemas: dict[str, etree.XMLSchema] = {}
         for schema in root.iterfind(f"{{{NS_WSDL}}}types/{{{NS_XSD}}}schema"):
             standalone = etree.fromstring(etree.tostring(schema))
@@ -284,6 +287,43 @@ class _Service:
             if schema.get("targetNamespace", "").endswith("/" + name):
                 return etree.tostring(etree.fromstring(etree.tostring(schema)), xml_declaration=True, encoding="UTF-8")
         return None
+
+
+@cache
+def published_lengths() -> dict[str, int]:
+    """PeopleSoft field lengths as the published material gives them (tests/contracts/peoplesoft): the
+    record definitions transcribed, and the maxLength facets of the generated CI_CI_PERSONAL_DATA WSDL.
+    A PeopleSoft field has one length wherever it is used."""
+    folder = contract_path("peoplesoft", "sources.toml").parent
+    lengths: dict[str, int] = {}
+    for record in sorted(folder.glob("fields-*.json")):
+        for name, spec in json.loads(record.read_text(encoding="utf-8"))["fields"].items():
+            if "length" in spec:
+                lengths[name] = spec["length"]
+    generated = etree.parse(str(contract_path("peoplesoft", "CI_CI_PERSONAL_DATA.1.wsdl"))).getroot()
+    lengths.update(_declared_lengths(generated))
+    return lengths
+
+
+def _declared_lengths(root: etree._Element) -> dict[str, int]:
+    """Field name -> maxLength of every ``<field>TypeDef`` simple type a WSDL declares."""
+    out: dict[str, int] = {}
+    for simple in root.iter(f"{{{NS_XSD}}}simpleType"):
+        facet = simple.find(f"{{{NS_XSD}}}restriction/{{{NS_XSD}}}maxLength")
+        name = simple.get("name", "")
+        if facet is not None and name.endswith("TypeDef"):
+            out[_plain(name.removesuffix("TypeDef"))] = int(facet.get("value"))
+    return out
+
+
+def _check_published_lengths(name: str, root: etree._Element) -> None:
+    """Refuse to serve a WSDL that gives a PeopleSoft field another length than the published one: the
+    sandbox would otherwise accept values the real gateway refuses (a 254-character DESCR, say)."""
+    published = published_lengths()
+    wrong = {f: n for f, n in _declared_lengths(root).items() if f in published and published[f] != n}
+    if wrong:
+        detail = ", ".join(f"{f} {n} (PeopleSoft: {published[f]})" for f, n in sorted(wrong.items()))
+        raise ValueError(f"{name} declares field lengths PeopleSoft does not have: {detail}")
 
 
 _SERVICES: dict[Path, dict[str, _Service]] = {}

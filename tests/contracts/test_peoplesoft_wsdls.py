@@ -1,0 +1,161 @@
+"""PeopleSoft-generated CI WSDLs in both naming styles, read by field name; field lengths as PeopleSoft has them.
+
+Built from tests/contracts/peoplesoft/: a transcription of a WSDL PeopleTools generated (CI_CI_PERSONAL_DATA,
+KEYPROP_/PROP_/COLL_ names), the unprefixed style as Oracle documents the CI XML (SUPPORT_DOC_TBL), and record
+definitions giving the fields' lengths.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from mlconnector.errors import ReviewError
+from mlconnector.targets.peoplesoft.client import (
+    PACKAGE_WSDL_DIR,
+    CiField,
+    ci_fields,
+    load_wsdl,
+    service_binding,
+    to_elements,
+    to_names,
+    wsdl_max_lengths,
+)
+
+CONTRACTS = Path(__file__).parent / "peoplesoft"
+XSD = "http://www.w3.org/2001/XMLSchema"
+SHIPPED = sorted(PACKAGE_WSDL_DIR.glob("*.wsdl")) + sorted((PACKAGE_WSDL_DIR / "unprefixed").glob("*.wsdl"))
+
+
+def shapes(path: Path, operation: str) -> tuple[CiField, CiField]:
+    binding = service_binding(load_wsdl(path))
+    lengths = wsdl_max_lengths(path)
+    op = binding._operations[operation]
+    return ci_fields(op.input.body, lengths), ci_fields(op.output.body, lengths)
+
+
+def tree(field: CiField) -> tuple:
+    """A shape by PeopleSoft names only (what either naming style must agree on)."""
+    return (field.name, field.max_length, field.repeats, tuple(tree(child) for child in field.children))
+
+
+def test_generated_prefixed_wsdl_is_read_by_field_name():
+    request, _ = shapes(CONTRACTS / "CI_CI_PERSONAL_DATA.1.wsdl", "CI_CI_PERSONAL_DATA_C")
+    assert [c.name for c in request.children][:7] == [
+        "EMPLID",
+        "BIRTHDATE",
+        "BIRTHPLACE",
+        "BIRTHCOUNTRY",
+        "BIRTHSTATE",
+        "CAN_VISBL_MINORITY",
+        "EXP_RETIRE_DT",  # generated without a prefix, in a prefixed WSDL
+    ]
+    addresses = request.child("ADDRESS_TYPE_VW").child("ADDRESSES")
+    assert addresses.element == "COLL_ADDRESSES" and addresses.repeats
+    assert {c.name: c.max_length for c in addresses.children} == {
+        "ADDRESS_TYPE": 4,
+        "EFFDT": None,
+        "EFF_STATUS": 1,
+        "COUNTRY": 3,
+        "ADDRESS1": 55,
+        "ADDRESS2": 55,
+        "CITY": 30,
+        "STATE": 6,
+        "POSTAL": 12,
+    }
+
+    payload = to_elements(
+        request,
+        {
+            "EMPLID": "KU0042",
+            "EXP_RETIRE_DT": date(2040, 1, 1),
+            "ADDRESS_TYPE_VW": [
+                {
+                    "ADDRESS_TYPE": "HOME",
+                    "ADDRESSES": [{"ADDRESS_TYPE": "HOME", "EFFDT": date(2020, 1, 1), "ADDRESS1": "A" * 60}],
+                }
+            ],
+        },
+        "CI_CI_PERSONAL_DATA_C",
+    )
+    assert payload["KEYPROP_EMPLID"] == "KU0042" and payload["EXP_RETIRE_DT"] == date(2040, 1, 1)
+    [home] = payload["COLL_ADDRESS_TYPE_VW"]
+    assert home["KEYPROP_ADDRESS_TYPE"] == "HOME"
+    assert home["COLL_ADDRESSES"][0]["PROP_ADDRESS1"] == "A" * 55  # free text, cut to the field's 55
+    with pytest.raises(ReviewError, match="EMPLID takes 11 characters"):
+        to_elements(request, {"EMPLID": "K" * 12}, "CI_CI_PERSONAL_DATA_C")
+    with pytest.raises(ReviewError, match="no field SHOE_SIZE"):
+        to_elements(request, {"EMPLID": "KU0042", "SHOE_SIZE": "44"}, "CI_CI_PERSONAL_DATA_C")
+
+
+def test_get_answer_keys_read_by_field_name_too():
+    path = CONTRACTS / "CI_CI_PERSONAL_DATA.1.wsdl"
+    _, response = shapes(path, "CI_CI_PERSONAL_DATA_G")
+    element = service_binding(load_wsdl(path))._operations["CI_CI_PERSONAL_DATA_G"].output.body
+    answer = element(
+        PROP_EMPLID="KU0042", PROP_BIRTHPLACE="Springfield", COLL_PERSONAL_PHONE=[{"KEYPROP_PHONE_TYPE": "HOME"}]
+    )
+    data = to_names(response, answer)
+    assert data["EMPLID"] == "KU0042"  # the Get response names the key PROP_EMPLID
+    assert data["BIRTHPLACE"] == "Springfield" and data["PERSONAL_PHONE"][0]["PHONE_TYPE"] == "HOME"
+
+
+def test_unprefixed_wsdl_is_read_the_same_way():
+    request, response = shapes(CONTRACTS / "CI_SUPPORT_DOC_TBL.1.wsdl", "CI_SUPPORT_DOC_TBL_C")
+    payload = to_elements(
+        request,
+        {"KEYPROP_SUPPORT_DOC_ID": "POLICE", "SUPPORT_DOC": [{"DESCR": "D" * 31, "DESCRSHORT": "Police"}]},
+        "CI_SUPPORT_DOC_TBL_C",
+    )
+    assert payload == {"SUPPORT_DOC_ID": "POLICE", "SUPPORT_DOC": [{"DESCR": "D" * 30, "DESCRSHORT": "Police"}]}
+    with pytest.raises(ReviewError, match="DESCRSHORT takes 10 characters"):
+        to_elements(request, {"SUPPORT_DOC": [{"DESCRSHORT": "Police report"}]}, "CI_SUPPORT_DOC_TBL_C")
+    assert [c.name for c in response.children] == ["notification", "detail"]
+
+
+def published_lengths() -> dict[str, int]:
+    lengths: dict[str, int] = {}
+    for record in CONTRACTS.glob("fields-*.json"):
+        for name, spec in json.loads(record.read_text())["fields"].items():
+            if "length" in spec:
+                assert lengths.setdefault(name, spec["length"]) == spec["length"], name
+    request, _ = shapes(CONTRACTS / "CI_CI_PERSONAL_DATA.1.wsdl", "CI_CI_PERSONAL_DATA_C")
+
+    def walk(field: CiField) -> None:
+        if field.max_length is not None:
+            lengths[field.name] = field.max_length
+        for child in field.children:
+            walk(child)
+
+    walk(request)
+    return lengths
+
+
+@pytest.mark.parametrize("wsdl", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_shipped_wsdls_give_every_field_its_peoplesoft_length(wsdl):
+    published = published_lengths()
+    declared = {}
+    for simple in etree.parse(str(wsdl)).getroot().iter(f"{{{XSD}}}simpleType"):
+        facet = simple.find(f"{{{XSD}}}restriction/{{{XSD}}}maxLength")
+        if facet is not None:
+            name = simple.get("name").removesuffix("TypeDef")
+            for prefix in ("KEYPROP_", "PROP_"):
+                name = name.removeprefix(prefix)
+            declared[name] = int(facet.get("value"))
+    wrong = {name: n for name, n in declared.items() if name in published and published[name] != n}
+    assert wrong == {}, "declared (PeopleSoft's): " + ", ".join(f"{k} {v} ({published[k]})" for k, v in wrong.items())
+
+
+@pytest.mark.parametrize("ci", ["CUSTOMER_CI", "JOURNAL_ENTRY_CI", "AR_PENDING_ITEM_CI", "VCHR_EXPRESS"])
+def test_both_shipped_styles_declare_the_same_fields(ci):
+    prefixed = PACKAGE_WSDL_DIR / f"CI_{ci}.1.wsdl"
+    unprefixed = PACKAGE_WSDL_DIR / "unprefixed" / f"CI_{ci}.1.wsdl"
+    for verb in ("C", "F", "G", "UP"):
+        operation = f"CI_{ci}_{verb}"
+        assert [tree(s) for s in shapes(prefixed, operation)] == [tree(s) for s in shapes(unprefixed, operation)]
+        request, _ = shapes(unprefixed, operation)
+        assert not any(c.element.startswith(("KEYPROP_", "PROP_", "COLL_")) for c in request.children)

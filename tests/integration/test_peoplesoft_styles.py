@@ -1,0 +1,223 @@
+"""The PeopleSoft target over real HTTP/SOAP (zeep) against the simulator in both generated-WSDL styles.
+
+A gateway generates CI WSDLs with KEYPROP_/PROP_/COLL_ element names or with the plain field and record
+names (tests/contracts/peoplesoft/): the same target, reading the names from the loaded WSDL, posts to
+either. DESCR is PeopleSoft's 30-character field: the reference marker must survive it, and a longer value
+is refused by the gateway.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+import requests
+from lxml import etree
+from zeep import exceptions as zeep_exceptions
+
+from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
+from mlconnector.errors import ReviewError
+from mlconnector.models import Address, Customer
+from mlconnector.targets.base import FoundInErp
+from mlconnector.targets.peoplesoft.client import parse_ib_responses, to_elements
+from mlconnector.targets.peoplesoft.mapping import journal_id_for
+from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
+from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
+from sandbox.peoplesoft import PeopleSoftState, create_app
+from tests.support.sandboxes import started_sandboxes
+
+STYLES = ["prefixed", "unprefixed"]
+USER = {"username": "MLC_USER", "password": "sandbox-password"}
+
+
+@pytest.fixture
+def sandbox():
+    with started_sandboxes(PeopleSoftState, create_app) as start:
+        yield start
+
+
+def target_for(url: str, style: str) -> PeopleSoftTarget:
+    settings = PeopleSoftSettings(
+        base_url=url, auth="wss", wsdl_style=style, timeout_seconds=5, retry_initial_delay=0.01, retry_max_delay=0.05
+    )
+    return PeopleSoftTarget(settings, USER)
+
+
+def journal(reference: str, total: str = "121.00") -> Posting:
+    amount = Decimal(total)
+    tax = Decimal("21.00")
+    return Posting(
+        kind=PostingKind.JOURNAL,
+        reference=reference,
+        connection="woo-psft",
+        source_kind="order",
+        source_id="1001",
+        order_reference="1001",
+        accounting_date=date(2024, 5, 1),
+        currency="USD",
+        base_currency="USD",
+        description="Web order 1001 for a customer with a long name",
+        source_total=amount,
+        lines=(
+            PostingLine(line_class=LineClass.CLEARING, account="120000", amount=amount, base_amount=amount),
+            PostingLine(
+                line_class=LineClass.REVENUE,
+                account="400000",
+                chartfields={"DEPTID": "100"},
+                amount=-(amount - tax),
+                base_amount=-(amount - tax),
+                description="Revenue from the web store, every product line",
+            ),
+            PostingLine(line_class=LineClass.TAX, account="220000", amount=-tax, base_amount=-tax),
+        ),
+    )
+
+
+HOME = Address(line1="1 Main St", city="Springfield", state="Illinois", postcode="62701", country="US")
+DEPOT = Address(line1="9 Dock Rd", city="Shelbyville", state="IL", postcode="62565", country="US")
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_customer_upsert_with_effective_dated_addresses(sandbox, style):
+    state, url = sandbox(wsdl_style=style)
+    target = target_for(url, style)
+    ann = Customer(source_id="42", email="ann@example.com", first_name="Ann", last_name="Lee", billing=HOME)
+    assert target.upsert_customer(ann.model_copy(update={"shipping": DEPOT})) == "W42"
+
+    stored = state.customers["W42"]
+    billing, shipping = sorted(stored["COLL_CUST_ADDR_SEQ"], key=lambda row: row["KEYPROP_ADDRESS_SEQ_NUM"])
+    assert (billing["PROP_BILL_TO_ADDR"], billing["PROP_SHIP_TO_ADDR"], shipping["PROP_SHIP_TO_ADDR"]) == (
+        "Y",
+        "N",
+        "Y",
+    )
+    [home] = billing["COLL_CUST_ADDRESS"]
+    assert (home["PROP_ADDRESS1"], home["PROP_STATE"], home["PROP_COUNTRY"]) == ("1 Main St", "IL", "USA")
+    assert home["KEYPROP_EFFDT"] == date(1900, 1, 1)
+
+    assert target.upsert_customer(ann.model_copy(update={"shipping": DEPOT}), known_erp_id="W42") == "W42"
+    assert state.requests["CI_CUSTOMER_CI_UP"] == 0  # nothing changed, nothing sent
+
+    moved = DEPOT.model_copy(update={"line1": "12 Harbour Way"})
+    target.upsert_customer(ann.model_copy(update={"shipping": moved}), known_erp_id="W42")
+    shipping = next(row for row in state.customers["W42"]["COLL_CUST_ADDR_SEQ"] if row["KEYPROP_ADDRESS_SEQ_NUM"] == 2)
+    rows = sorted(shipping["COLL_CUST_ADDRESS"], key=lambda row: row["KEYPROP_EFFDT"])
+    assert [r["PROP_ADDRESS1"] for r in rows] == ["9 Dock Rd", "12 Harbour Way"]  # history kept
+    assert rows[1]["KEYPROP_EFFDT"] == datetime.now(UTC).date()
+    assert len(state.customers["W42"]["COLL_CUST_ADDR_SEQ"][0]["COLL_CUST_ADDRESS"]) == 1  # billing untouched
+    target.close()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_journal_is_posted_found_and_not_posted_twice(sandbox, style):
+    state, url = sandbox(wsdl_style=style)
+    target = target_for(url, style)
+    posting = journal("W1001")
+    assert target.find_posting(posting) is None
+    erp_id = target.create_posting(posting, "W42")
+    assert erp_id == f"US001/{journal_id_for('W1001', 'W')}"
+
+    [stored] = state.journals
+    assert stored["PROP_DESCR"] == "ref:W1001 | order 1001 | Web o"  # PeopleSoft's 30 characters
+    assert [ln["PROP_LINE_DESCR"] for ln in stored["COLL_JRNL_LN"]][1] == "Revenue from the web store, ev"
+    assert sum(ln["PROP_MONETARY_AMOUNT"] for ln in stored["COLL_JRNL_LN"]) == 0
+
+    assert target.find_posting(posting) == erp_id
+    again = target.create_posting(posting, "W42")
+    assert isinstance(again, FoundInErp) and again == erp_id
+    assert len(state.journals) == 1
+    assert target.inquire("journals", date(2024, 5, 1), date(2024, 5, 1))[0]["reference"] == "W1001"
+    target.close()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_reference_longer_than_descr_still_finds_its_journal(sandbox, style):
+    state, url = sandbox(wsdl_style=style)
+    target = target_for(url, style)
+    long_ref = "Sshopify-order-5551234567890-R9998887776665"
+    sibling = long_ref[:-1] + "4"
+    erp_id = target.create_posting(journal(long_ref), None)
+    [stored] = state.journals
+    assert len(stored["PROP_DESCR"]) == 30 and stored["PROP_DESCR"].startswith("rfh:")
+    assert target.find_posting(journal(long_ref)) == erp_id
+    assert target.find_posting(journal(sibling)) is None
+    target.close()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_31_character_descr_is_refused_by_the_gateway(sandbox, style):
+    state, url = sandbox(wsdl_style=style)
+    target = target_for(url, style)
+    service = target.client.service("JOURNAL_ENTRY_CI")
+    request, _ = service.shapes("C")
+    fields = {
+        "BUSINESS_UNIT": "US001",
+        "JOURNAL_ID": "WTEST00001",
+        "JOURNAL_DATE": date(2024, 5, 1),
+        "JRNL_LN": [
+            {"JOURNAL_LINE": 1, "ACCOUNT": "120000", "MONETARY_AMOUNT": Decimal("1"), "FOREIGN_AMOUNT": Decimal("1")},
+            {"JOURNAL_LINE": 2, "ACCOUNT": "400000", "MONETARY_AMOUNT": Decimal("-1"), "FOREIGN_AMOUNT": Decimal("-1")},
+        ],
+    }
+    payload = to_elements(request, fields, "test")
+    descr = request.child("DESCR").element
+    with pytest.raises(zeep_exceptions.Fault) as refused:  # past our own length check, straight to the gateway
+        service._service["CI_JOURNAL_ENTRY_CI_C"](**payload, **{descr: "D" * 31})
+    is_ci, messages = parse_ib_responses(refused.value.detail)
+    assert is_ci and "maxLength" in messages[0].text
+    assert state.journals == []
+
+    service._service["CI_JOURNAL_ENTRY_CI_C"](**payload, **{descr: "D" * 30})
+    assert [j["PROP_DESCR"] for j in state.journals] == ["D" * 30]
+
+    with pytest.raises(ReviewError, match="JOURNAL_ID takes 10 characters"):  # a key is never cut
+        service.call("C", **{**fields, "JOURNAL_ID": "WTEST000002"})
+    assert state.requests["CI_JOURNAL_ENTRY_CI_C"] == 2
+    target.close()
+
+
+def _raw_customer(url: str, style: str, fields: str) -> requests.Response:
+    namespace = next(
+        s.get("targetNamespace")
+        for s in etree.fromstring(
+            requests.get(
+                f"{url}/PSIGW/PeopleSoftServiceListeningConnector/PSFT_EP/CI_CUSTOMER_CI.1.wsdl", timeout=5
+            ).content
+        ).iter("{http://www.w3.org/2001/XMLSchema}schema")
+        if s.find("{http://www.w3.org/2001/XMLSchema}element[@name='Create__CompIntfc__CUSTOMER_CI']") is not None
+    )
+    body = (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
+        f'<Create__CompIntfc__CUSTOMER_CI xmlns="{namespace}">{fields}</Create__CompIntfc__CUSTOMER_CI>'
+        "</soapenv:Body></soapenv:Envelope>"
+    )
+    return requests.post(
+        f"{url}/PSIGW/PeopleSoftServiceListeningConnector/PSFT_EP",
+        data=body.encode(),
+        headers={"SOAPAction": "CI_CUSTOMER_CI_C.V1", "Content-Type": "text/xml"},
+        auth=("MLC_USER", "sandbox-password"),
+        timeout=5,
+    )
+
+
+@pytest.mark.parametrize(
+    ("style", "fields", "accepted"),
+    [
+        ("prefixed", "<KEYPROP_SETID>SHARE</KEYPROP_SETID><KEYPROP_CUST_ID>RAW1</KEYPROP_CUST_ID>", True),
+        ("unprefixed", "<SETID>SHARE</SETID><CUST_ID>RAW1</CUST_ID>", True),
+        ("unprefixed", "<KEYPROP_SETID>SHARE</KEYPROP_SETID><KEYPROP_CUST_ID>RAW1</KEYPROP_CUST_ID>", False),
+        ("prefixed", "<SETID>SHARE</SETID><CUST_ID>RAW1</CUST_ID>", False),
+        ("unprefixed", "<CUST_ID>RAW1</CUST_ID><SETID>SHARE</SETID>", False),  # out of order
+        ("unprefixed", "<SETID>SHARE</SETID><CUST_ID>RAW1</CUST_ID><NAME1>" + "N" * 41 + "</NAME1>", False),
+    ],
+)
+def test_the_simulator_validates_each_request_against_the_wsdl_it_serves(sandbox, style, fields, accepted):
+    state, url = sandbox(auth="basic", wsdl_style=style)
+    response = _raw_customer(url, style, fields)
+    if accepted:
+        assert response.status_code == 200 and set(state.customers) == {"RAW1"}
+    else:
+        assert response.status_code == 500
+        assert etree.fromstring(response.content).xpath("//*[local-name()='CIFault']")
+        assert state.customers == {}
