@@ -7,12 +7,10 @@ definitions giving the fields' lengths.
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from mlconnector.errors import ReviewError
 from mlconnector.targets.peoplesoft.client import (
@@ -27,8 +25,6 @@ from mlconnector.targets.peoplesoft.client import (
 )
 
 CONTRACTS = Path(__file__).parent / "peoplesoft"
-XSD = "http://www.w3.org/2001/XMLSchema"
-SHIPPED = sorted(PACKAGE_WSDL_DIR.glob("*.wsdl")) + sorted((PACKAGE_WSDL_DIR / "unprefixed").glob("*.wsdl"))
 
 
 def shapes(path: Path, operation: str) -> tuple[CiField, CiField]:
@@ -115,39 +111,6 @@ def test_unprefixed_wsdl_is_read_the_same_way():
     with pytest.raises(ReviewError, match="DESCRSHORT takes 10 characters"):
         to_elements(request, {"SUPPORT_DOC": [{"DESCRSHORT": "Police report"}]}, "CI_SUPPORT_DOC_TBL_C")
     assert [c.name for c in response.children] == ["notification", "detail"]
-
-
-def published_lengths() -> dict[str, int]:
-    lengths: dict[str, int] = {}
-    for record in CONTRACTS.glob("fields-*.json"):
-        for name, spec in json.loads(record.read_text())["fields"].items():
-            if "length" in spec:
-                assert lengths.setdefault(name, spec["length"]) == spec["length"], name
-    request, _ = shapes(CONTRACTS / "CI_CI_PERSONAL_DATA.1.wsdl", "CI_CI_PERSONAL_DATA_C")
-
-    def walk(field: CiField) -> None:
-        if field.max_length is not None:
-            lengths[field.name] = field.max_length
-        for child in field.children:
-            walk(child)
-
-    walk(request)
-    return lengths
-
-
-@pytest.mark.parametrize("wsdl", SHIPPED, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_shipped_wsdls_give_every_field_its_peoplesoft_length(wsdl):
-    published = published_lengths()
-    declared = {}
-    for simple in etree.parse(str(wsdl)).getroot().iter(f"{{{XSD}}}simpleType"):
-        facet = simple.find(f"{{{XSD}}}restriction/{{{XSD}}}maxLength")
-        if facet is not None:
-            name = simple.get("name").removesuffix("TypeDef")
-            for prefix in ("KEYPROP_", "PROP_"):
-                name = name.removeprefix(prefix)
-            declared[name] = int(facet.get("value"))
-    wrong = {name: n for name, n in declared.items() if name in published and published[name] != n}
-    assert wrong == {}, "declared (PeopleSoft's): " + ", ".join(f"{k} {v} ({published[k]})" for k, v in wrong.items())
 
 
 @pytest.mark.parametrize("ci", ["CUSTOMER_CI", "JOURNAL_ENTRY_CI", "AR_PENDING_ITEM_CI", "VCHR_EXPRESS"])

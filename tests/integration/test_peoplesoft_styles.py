@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import requests
 from lxml import etree
-from zeep import exceptions as zeep_exceptions
 
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Address, Customer
 from mlconnector.targets.base import FoundInErp
-from mlconnector.targets.peoplesoft.client import parse_ib_responses, to_elements
 from mlconnector.targets.peoplesoft.mapping import journal_id_for
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from tests.support.sandboxes import started_sandboxes
 
-STYLES = ["prefixed", "unprefixed"]
+WSDLS = Path(__file__).resolve().parents[2] / "layers/mlconnector/mlconnector/targets/peoplesoft/wsdl"
+#: The shipped WSDL sets: generated element names with KEYPROP_/PROP_/COLL_ prefixes, and without them.
+STYLES = {"prefixed": WSDLS, "unprefixed": WSDLS / "unprefixed"}
 USER = {"username": "MLC_USER", "password": "sandbox-password"}
 
 
@@ -38,8 +39,14 @@ def sandbox():
 
 
 def target_for(url: str, style: str) -> PeopleSoftTarget:
+    """The target reading the customer's WSDLs (as `mlc peoplesoft-wsdl` writes them) in ``style``."""
     settings = PeopleSoftSettings(
-        base_url=url, auth="wss", wsdl_style=style, timeout_seconds=5, retry_initial_delay=0.01, retry_max_delay=0.05
+        base_url=url,
+        auth="wss",
+        wsdl_dir=str(STYLES[style]),
+        timeout_seconds=5,
+        retry_initial_delay=0.01,
+        retry_max_delay=0.05,
     )
     return PeopleSoftTarget(settings, USER)
 
@@ -80,7 +87,7 @@ DEPOT = Address(line1="9 Dock Rd", city="Shelbyville", state="IL", postcode="625
 
 @pytest.mark.parametrize("style", STYLES)
 def test_customer_upsert_with_effective_dated_addresses(sandbox, style):
-    state, url = sandbox(wsdl_style=style)
+    state, url = sandbox(wsdl_dir=STYLES[style])
     target = target_for(url, style)
     ann = Customer(source_id="42", email="ann@example.com", first_name="Ann", last_name="Lee", billing=HOME)
     assert target.upsert_customer(ann.model_copy(update={"shipping": DEPOT})) == "W42"
@@ -111,7 +118,7 @@ def test_customer_upsert_with_effective_dated_addresses(sandbox, style):
 
 @pytest.mark.parametrize("style", STYLES)
 def test_journal_is_posted_found_and_not_posted_twice(sandbox, style):
-    state, url = sandbox(wsdl_style=style)
+    state, url = sandbox(wsdl_dir=STYLES[style])
     target = target_for(url, style)
     posting = journal("W1001")
     assert target.find_posting(posting) is None
@@ -133,7 +140,7 @@ def test_journal_is_posted_found_and_not_posted_twice(sandbox, style):
 
 @pytest.mark.parametrize("style", STYLES)
 def test_a_reference_longer_than_descr_still_finds_its_journal(sandbox, style):
-    state, url = sandbox(wsdl_style=style)
+    state, url = sandbox(wsdl_dir=STYLES[style])
     target = target_for(url, style)
     long_ref = "Sshopify-order-5551234567890-R9998887776665"
     sibling = long_ref[:-1] + "4"
@@ -146,59 +153,64 @@ def test_a_reference_longer_than_descr_still_finds_its_journal(sandbox, style):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_a_31_character_descr_is_refused_by_the_gateway(sandbox, style):
-    state, url = sandbox(wsdl_style=style)
+def test_a_key_too_long_is_refused_before_anything_is_sent(sandbox, style):
+    state, url = sandbox(wsdl_dir=STYLES[style])
     target = target_for(url, style)
-    service = target.client.service("JOURNAL_ENTRY_CI")
-    request, _ = service.shapes("C")
-    fields = {
-        "BUSINESS_UNIT": "US001",
-        "JOURNAL_ID": "WTEST00001",
-        "JOURNAL_DATE": date(2024, 5, 1),
-        "JRNL_LN": [
-            {"JOURNAL_LINE": 1, "ACCOUNT": "120000", "MONETARY_AMOUNT": Decimal("1"), "FOREIGN_AMOUNT": Decimal("1")},
-            {"JOURNAL_LINE": 2, "ACCOUNT": "400000", "MONETARY_AMOUNT": Decimal("-1"), "FOREIGN_AMOUNT": Decimal("-1")},
-        ],
-    }
-    payload = to_elements(request, fields, "test")
-    descr = request.child("DESCR").element
-    with pytest.raises(zeep_exceptions.Fault) as refused:  # past our own length check, straight to the gateway
-        service._service["CI_JOURNAL_ENTRY_CI_C"](**payload, **{descr: "D" * 31})
-    is_ci, messages = parse_ib_responses(refused.value.detail)
-    assert is_ci and "maxLength" in messages[0].text
-    assert state.journals == []
-
-    service._service["CI_JOURNAL_ENTRY_CI_C"](**payload, **{descr: "D" * 30})
-    assert [j["PROP_DESCR"] for j in state.journals] == ["D" * 30]
-
-    with pytest.raises(ReviewError, match="JOURNAL_ID takes 10 characters"):  # a key is never cut
-        service.call("C", **{**fields, "JOURNAL_ID": "WTEST000002"})
-    assert state.requests["CI_JOURNAL_ENTRY_CI_C"] == 2
+    with pytest.raises(ReviewError, match="JOURNAL_ID takes 10 characters"):
+        target.client.service("JOURNAL_ENTRY_CI").call("F", BUSINESS_UNIT="US001", JOURNAL_ID="W0123456789")
+    assert state.requests["CI_JOURNAL_ENTRY_CI_F"] == 0
     target.close()
 
 
-def _raw_customer(url: str, style: str, fields: str) -> requests.Response:
+def _raw(url: str, ci: str, verb: str, root: str, fields: str) -> requests.Response:
+    """A request written by hand (past any client-side check) to the simulator's listening connector."""
+    wsdl = requests.get(f"{url}/PSIGW/PeopleSoftServiceListeningConnector/PSFT_EP/CI_{ci}.1.wsdl", timeout=5)
+    schemas = etree.fromstring(wsdl.content).iter("{http://www.w3.org/2001/XMLSchema}schema")
     namespace = next(
         s.get("targetNamespace")
-        for s in etree.fromstring(
-            requests.get(
-                f"{url}/PSIGW/PeopleSoftServiceListeningConnector/PSFT_EP/CI_CUSTOMER_CI.1.wsdl", timeout=5
-            ).content
-        ).iter("{http://www.w3.org/2001/XMLSchema}schema")
-        if s.find("{http://www.w3.org/2001/XMLSchema}element[@name='Create__CompIntfc__CUSTOMER_CI']") is not None
+        for s in schemas
+        if s.find(f"{{http://www.w3.org/2001/XMLSchema}}element[@name='{root}']") is not None
     )
     body = (
         '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-        f'<Create__CompIntfc__CUSTOMER_CI xmlns="{namespace}">{fields}</Create__CompIntfc__CUSTOMER_CI>'
-        "</soapenv:Body></soapenv:Envelope>"
+        f'<{root} xmlns="{namespace}">{fields}</{root}></soapenv:Body></soapenv:Envelope>'
     )
     return requests.post(
         f"{url}/PSIGW/PeopleSoftServiceListeningConnector/PSFT_EP",
         data=body.encode(),
-        headers={"SOAPAction": "CI_CUSTOMER_CI_C.V1", "Content-Type": "text/xml"},
+        headers={"SOAPAction": f"CI_{ci}_{verb}.V1", "Content-Type": "text/xml"},
         auth=("MLC_USER", "sandbox-password"),
         timeout=5,
     )
+
+
+def _journal_xml(style: str, descr: str) -> str:
+    k, p, c = ("KEYPROP_", "PROP_", "COLL_") if style == "prefixed" else ("", "", "")
+    lines = "".join(
+        f"<{c}JRNL_LN><{k}JOURNAL_LINE>{n}</{k}JOURNAL_LINE><{p}ACCOUNT>{account}</{p}ACCOUNT>"
+        f"<{p}MONETARY_AMOUNT>{amount}</{p}MONETARY_AMOUNT><{p}FOREIGN_AMOUNT>{amount}</{p}FOREIGN_AMOUNT>"
+        f"<{p}FOREIGN_CURRENCY>USD</{p}FOREIGN_CURRENCY></{c}JRNL_LN>"
+        for n, account, amount in ((1, "120000", "1.00"), (2, "400000", "-1.00"))
+    )
+    return (
+        f"<{k}BUSINESS_UNIT>US001</{k}BUSINESS_UNIT><{k}JOURNAL_ID>WTEST00001</{k}JOURNAL_ID>"
+        f"<{k}JOURNAL_DATE>2024-05-01</{k}JOURNAL_DATE><{p}DESCR>{descr}</{p}DESCR>{lines}"
+    )
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_31_character_descr_is_refused_by_the_gateway(sandbox, style):
+    state, url = sandbox(auth="basic", wsdl_dir=STYLES[style])
+    root = "Create__CompIntfc__JOURNAL_ENTRY_CI"
+    refused = _raw(url, "JOURNAL_ENTRY_CI", "C", root, _journal_xml(style, "D" * 31))
+    assert refused.status_code == 500
+    fault = etree.fromstring(refused.content)
+    assert fault.xpath("//*[local-name()='CIFault']")
+    assert "maxLength" in fault.xpath("string(//*[local-name()='DefaultMessage'])")
+    assert state.journals == []
+    accepted = _raw(url, "JOURNAL_ENTRY_CI", "C", root, _journal_xml(style, "D" * 30))
+    assert accepted.status_code == 200
+    assert [j["PROP_DESCR"] for j in state.journals] == ["D" * 30]
 
 
 @pytest.mark.parametrize(
@@ -213,8 +225,8 @@ def _raw_customer(url: str, style: str, fields: str) -> requests.Response:
     ],
 )
 def test_the_simulator_validates_each_request_against_the_wsdl_it_serves(sandbox, style, fields, accepted):
-    state, url = sandbox(auth="basic", wsdl_style=style)
-    response = _raw_customer(url, style, fields)
+    state, url = sandbox(auth="basic", wsdl_dir=STYLES[style])
+    response = _raw(url, "CUSTOMER_CI", "C", "Create__CompIntfc__CUSTOMER_CI", fields)
     if accepted:
         assert response.status_code == 200 and set(state.customers) == {"RAW1"}
     else:
