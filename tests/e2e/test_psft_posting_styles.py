@@ -1,4 +1,5 @@
-"""WooCommerce → PeopleSoft with the posting style a profile chooses: AR pending items or AP vouchers."""
+"""WooCommerce → PeopleSoft with the posting style a profile chooses (AR pending items or AP vouchers), through
+CI WSDLs generated in either naming style (KEYPROP_/PROP_/COLL_ element names, or plain field and record names)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from local.stack import LocalStack
+from local.stack import ErpSandbox, LocalStack
+from sandbox.peoplesoft import PeopleSoftState, create_app
+from sandbox.runner import serve
 from tests.e2e.test_woo_psft import new_paid_order
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _profile(tmp_path: Path, style: str) -> Path:
+WSDL_STYLES = ["prefixed", "unprefixed"]
+
+
+def _profile(tmp_path: Path, style: str, wsdl_style: str) -> Path:
     profile = yaml.safe_load((ROOT / "config/local.yaml").read_text())
     connection = next(c for c in profile["connections"] if c["name"] == "woo-psft")
     connection["accounting"] = {**connection["accounting"], "posting_style": style}
+    connection["erp"]["wsdl_style"] = wsdl_style
     if style == "voucher":
         connection["erp"]["voucher_vendor_id"] = "STRIPE01"
     path = tmp_path / f"{style}.yaml"
@@ -25,12 +32,32 @@ def _profile(tmp_path: Path, style: str) -> Path:
     return path
 
 
+def _peoplesoft_serving(wsdl_style: str):
+    """A PeopleSoft simulator factory for LocalStack that serves (and validates against) ``wsdl_style``."""
+
+    def start(auth: str = "wss") -> ErpSandbox:
+        state = PeopleSoftState(auth=auth, wsdl_style=wsdl_style)
+        credentials = {"username": state.username, "password": state.password}
+        return ErpSandbox("peoplesoft", state, serve(create_app(state), persistent=True), credentials, lambda c: [])
+
+    return {"peoplesoft": start}
+
+
+def _stack(tmp_path: Path, style: str, wsdl_style: str) -> LocalStack:
+    return LocalStack(
+        profile_path=_profile(tmp_path, style, wsdl_style),
+        connections=["woo-psft"],
+        erp_factories=_peoplesoft_serving(wsdl_style),
+    )
+
+
 def _marker(row: dict) -> str:
     return row["PROP_DESCR"][4:].split(" | ", 1)[0]
 
 
-def test_orders_as_ar_items_with_receipts_and_a_credit_memo(tmp_path):
-    with LocalStack(profile_path=_profile(tmp_path, "ar_invoice"), connections=["woo-psft"]) as stack:
+@pytest.mark.parametrize("wsdl_style", WSDL_STYLES)
+def test_orders_as_ar_items_with_receipts_and_a_credit_memo(tmp_path, wsdl_style):
+    with _stack(tmp_path, "ar_invoice", wsdl_style) as stack:
         woo = stack.stores["woo-psft"].state
         orders = [new_paid_order(woo) for _ in range(2)]
         assert stack.runtime.wait_until_drained(timeout=60)
@@ -48,9 +75,9 @@ def test_orders_as_ar_items_with_receipts_and_a_credit_memo(tmp_path):
     assert len(items) == 5  # two invoices, two receipts, one credit memo: nothing twice
 
 
-@pytest.mark.parametrize("style", ["voucher"])
-def test_orders_as_vouchers(tmp_path, style):
-    with LocalStack(profile_path=_profile(tmp_path, style), connections=["woo-psft"]) as stack:
+@pytest.mark.parametrize("wsdl_style", WSDL_STYLES)
+def test_orders_as_vouchers(tmp_path, wsdl_style):
+    with _stack(tmp_path, "voucher", wsdl_style) as stack:
         woo = stack.stores["woo-psft"].state
         woo.duplicate_next_delivery = 1
         order = new_paid_order(woo)

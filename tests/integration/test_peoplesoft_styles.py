@@ -17,9 +17,10 @@ import requests
 from lxml import etree
 
 from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
-from mlconnector.errors import ReviewError
+from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.models import Address, Customer
 from mlconnector.targets.base import FoundInErp
+from mlconnector.targets.peoplesoft.client import download_wsdls
 from mlconnector.targets.peoplesoft.mapping import journal_id_for
 from mlconnector.targets.peoplesoft.settings import PeopleSoftSettings
 from mlconnector.targets.peoplesoft.target import PeopleSoftTarget
@@ -233,3 +234,31 @@ def test_the_simulator_validates_each_request_against_the_wsdl_it_serves(sandbox
         assert response.status_code == 500
         assert etree.fromstring(response.content).xpath("//*[local-name()='CIFault']")
         assert state.customers == {}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_the_customers_own_wsdls_in_either_style_are_downloaded_checked_and_used(sandbox, style, tmp_path):
+    state, url = sandbox(wsdl_dir=STYLES[style], wsdl_external_schemas=True)
+    settings = PeopleSoftSettings(base_url=url, auth="wss")
+    written = download_wsdls(settings, USER, tmp_path, ["CUSTOMER_CI", "JOURNAL_ENTRY_CI"])
+    assert [p.name for p in written] == ["CI_CUSTOMER_CI.1.wsdl", "CI_JOURNAL_ENTRY_CI.1.wsdl"]
+    target = PeopleSoftTarget(settings.model_copy(update={"wsdl_dir": str(tmp_path)}), USER)
+    assert target.upsert_customer(Customer(source_id="7", email="kim@example.com", billing=HOME)) == "W7"
+    assert target.create_posting(journal("W7001"), "W7").startswith("US001/")
+    assert target.find_posting(journal("W7001")) is not None
+    assert len(state.journals) == 1 and "W7" in state.customers
+    target.close()
+
+
+def test_a_downloaded_wsdl_without_a_field_the_connector_sends_is_not_written(sandbox, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    for wsdl in STYLES["unprefixed"].glob("*.wsdl"):
+        text = wsdl.read_text()
+        if wsdl.name == "CI_CUSTOMER_CI.1.wsdl":  # a CI built without the e-mail property
+            text = text.replace('<xsd:element name="EMAILID" type="EMAILIDTypeShape" minOccurs="0"/>', "")
+        (served / wsdl.name).write_text(text)
+    _, url = sandbox(wsdl_dir=served)
+    with pytest.raises(ConnectorError, match=r"CI_CUSTOMER_CI\.1 does not fit .* no field EMAILID"):
+        download_wsdls(PeopleSoftSettings(base_url=url, auth="wss"), USER, tmp_path / "out", ["CUSTOMER_CI"])
+    assert not (tmp_path / "out").exists()

@@ -616,7 +616,7 @@ def download_wsdls(
                 raise ConnectorError(f"PeopleSoft node {settings.node} did not return the WSDL for {name}")
             files[f"{name}.wsdl"] = _localise_imports(connection, content, location, files)
             wsdl_names.append(name)
-        _check_wsdls(files, dict(zip(wsdl_names, services, strict=True)))
+        _check_wsdls(files, dict(zip(wsdl_names, services, strict=True)), settings)
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
         for filename, data in files.items():
@@ -670,8 +670,13 @@ def _localise_imports(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
-def _check_wsdls(files: dict[str, bytes], cis: dict[str, str]) -> None:
+def _check_wsdls(files: dict[str, bytes], cis: dict[str, str], settings: PeopleSoftSettings) -> None:
+    """Each WSDL loads offline, offers the operations, and declares every field the connector sends to it."""
     import tempfile
+
+    from mlconnector.targets.peoplesoft.mapping import sample_requests
+
+    samples = sample_requests(settings)
 
     with tempfile.TemporaryDirectory() as tmp:
         for filename, data in files.items():
@@ -685,3 +690,9 @@ def _check_wsdls(files: dict[str, bytes], cis: dict[str, str]) -> None:
             missing = sorted(expected_operations(ci) - operations)
             if missing:
                 raise ConnectorError(f"WSDL {name} lacks operations {missing}")
+            create = ci_fields(service_binding(document)._operations[f"CI_{ci}_C"].input.body, {})
+            for sample in samples.get(ci, []):
+                try:
+                    to_elements(create, sample, f"CI_{ci}_C")
+                except ReviewError as exc:
+                    raise ConnectorError(f"WSDL {name} does not fit what the connector sends: {exc}") from None

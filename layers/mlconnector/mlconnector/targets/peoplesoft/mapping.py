@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -31,7 +32,14 @@ from mlconnector.documents import LineClass, Posting, PostingKind, PostingLine
 from mlconnector.errors import ReviewError
 from mlconnector.models import Address, Customer
 from mlconnector.targets.peoplesoft.countries import ALPHA_3, STATE_CODES
-from mlconnector.targets.peoplesoft.settings import CHARTFIELD_LENGTHS, PeopleSoftSettings
+from mlconnector.targets.peoplesoft.settings import (
+    AR_ITEM_CI,
+    CHARTFIELD_LENGTHS,
+    CUSTOMER_CI,
+    JOURNAL_CI,
+    VOUCHER_CI,
+    PeopleSoftSettings,
+)
 
 RATE_QUANTUM = Decimal("0.00000001")
 
@@ -500,4 +508,65 @@ def voucher_fields(
                 "VCHR_DIST_STG": distributions,
             }
         ],
+    }
+
+
+# -- what the connector sends, for checking a customer's WSDLs ---------------------------------------------
+
+
+def sample_requests(settings: PeopleSoftSettings) -> dict[str, list[dict[str, Any]]]:
+    """The Create requests the connector sends to each CI, built by the mappings above from sample documents:
+    ``mlc peoplesoft-wsdl`` checks that a customer's WSDL declares every field of them (in whichever naming
+    style it was generated) before it writes the WSDL."""
+    address = Address(line1="1 Sample St", city="Springfield", state="IL", postcode="62701", country="US")
+    depot = address.model_copy(update={"line1": "2 Sample St"})
+    customer = Customer(source_id="1", email="sample@example.com", phone="5550100", billing=address, shipping=depot)
+    addresses = [
+        {**seq, "CUST_ADDRESS": [{"EFFDT": date(1900, 1, 1), "EFF_STATUS": "A", **values}]}
+        for seq, values in address_sequences(customer)
+    ]
+
+    def posting(kind: PostingKind, settle: LineClass, reverses: str | None = None, sign: int = 1) -> Posting:
+        one, tax = sign * Decimal("1.10"), sign * Decimal("0.10")
+        lines = (
+            PostingLine(line_class=settle, account="120000", amount=one, base_amount=one),
+            PostingLine(line_class=LineClass.REVENUE, account="400000", amount=tax - one, base_amount=tax - one),
+            PostingLine(line_class=LineClass.TAX, account="220000", amount=-tax, base_amount=-tax),
+        )
+        return Posting(
+            kind=kind,
+            reference="SAMPLE-1",
+            connection="sample",
+            source_kind="order",
+            source_id="1",
+            order_reference="1",
+            accounting_date=date(2024, 1, 1),
+            currency="USD",
+            base_currency="USD",
+            description="sample",
+            source_total=abs(one),
+            lines=lines,
+            reverses=reverses,
+        )
+
+    vendor = settings.model_copy(update={"voucher_vendor_id": settings.voucher_vendor_id or "SAMPLE"})
+    credit = posting(PostingKind.CREDIT_MEMO, LineClass.RECEIVABLE, "SAMPLE-0")
+    credit = credit.model_copy(
+        update={
+            "lines": tuple(
+                line.model_copy(update={"amount": -line.amount, "base_amount": -line.base_amount})
+                for line in credit.lines
+            )
+        }
+    )
+    return {
+        CUSTOMER_CI: [
+            {"SETID": settings.setid, "CUST_ID": "SAMPLE", **customer_props(customer), "CUST_ADDR_SEQ": addresses}
+        ],
+        JOURNAL_CI: [journal_fields(posting(PostingKind.JOURNAL, LineClass.CLEARING), settings)],
+        AR_ITEM_CI: [
+            ar_item_fields(posting(PostingKind.AR_INVOICE, LineClass.RECEIVABLE), settings, "SAMPLE"),
+            ar_item_fields(credit, settings, "SAMPLE"),
+        ],
+        VOUCHER_CI: [voucher_fields(posting(PostingKind.VOUCHER, LineClass.CLEARING), vendor)],
     }
