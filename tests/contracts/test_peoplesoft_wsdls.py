@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from lxml import etree
+from zeep.xsd import Schema
 
 from mlconnector.errors import ReviewError
 from mlconnector.targets.peoplesoft.client import (
@@ -25,6 +27,7 @@ from mlconnector.targets.peoplesoft.client import (
 )
 
 CONTRACTS = Path(__file__).parent / "peoplesoft"
+XSD = "http://www.w3.org/2001/XMLSchema"
 
 
 def shapes(path: Path, operation: str) -> tuple[CiField, CiField]:
@@ -122,3 +125,28 @@ def test_both_shipped_styles_declare_the_same_fields(ci):
         assert [tree(s) for s in shapes(prefixed, operation)] == [tree(s) for s in shapes(unprefixed, operation)]
         request, _ = shapes(unprefixed, operation)
         assert not any(c.element.startswith(("KEYPROP_", "PROP_", "COLL_")) for c in request.children)
+
+
+def test_a_field_numbered_on_a_second_level_answers_to_its_plain_name():
+    """Seen in requests public code sends to real gateways (C_CI_POSITION_DATA: POSITION_DATA rows with EFFDT_0):
+    where a field name is met on two levels the generator numbers one; plain names still find it."""
+    namespace = "http://xmlns.oracle.com/Enterprise/Tools/schemas/M572928.V1"
+    schema = etree.fromstring(
+        f'<xsd:schema xmlns:xsd="{XSD}" xmlns="{namespace}" targetNamespace="{namespace}" '
+        'elementFormDefault="qualified">'
+        '<xsd:element name="Create__CompIntfc__C_CI_POSITION_DATA"><xsd:complexType><xsd:sequence>'
+        '<xsd:element name="POSITION_NBR" type="xsd:string"/><xsd:element name="EFFDT" type="xsd:date" minOccurs="0"/>'
+        '<xsd:element name="POSITION_DATA" minOccurs="0" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>'
+        '<xsd:element name="EFFDT_0" type="xsd:date"/><xsd:element name="DESCR" type="DESCRTypeDef" minOccurs="0"/>'
+        "</xsd:sequence></xsd:complexType></xsd:element></xsd:sequence></xsd:complexType></xsd:element>"
+        '<xsd:simpleType name="DESCRTypeDef"><xsd:restriction base="xsd:string"><xsd:maxLength value="30"/>'
+        "</xsd:restriction></xsd:simpleType></xsd:schema>"
+    )
+    element = Schema(schema).get_element(f"{{{namespace}}}Create__CompIntfc__C_CI_POSITION_DATA")
+    shape = ci_fields(element, {etree.QName(namespace, "DESCRTypeDef"): 30})
+    rows = shape.child("POSITION_DATA")
+    assert rows.child("EFFDT").element == "EFFDT_0" and shape.child("EFFDT").element == "EFFDT"
+    payload = to_elements(
+        shape, {"POSITION_NBR": "P1", "POSITION_DATA": [{"EFFDT": date(2024, 1, 1), "DESCR": "x" * 40}]}, "t"
+    )
+    assert payload["POSITION_DATA"] == [{"EFFDT_0": date(2024, 1, 1), "DESCR": "x" * 30}]

@@ -164,10 +164,6 @@ class CiField:
     repeats: bool = False
     children: tuple[CiField, ...] = ()
 
-    @property
-    def is_collection(self) -> bool:
-        return bool(self.children)
-
     def child(self, name: str) -> CiField | None:
         """The child element for PeopleSoft name ``name`` (or its prefixed form), in either naming style."""
         wanted = field_name(name)
