@@ -325,8 +325,10 @@ def check(options: Options, connection: str) -> None:
 def peoplesoft_wsdl(options: Options, connection: str, dest: Path, services: tuple[str, ...]) -> None:
     """Download CONNECTION's CI-based service WSDLs from the customer's listening connector and check them.
 
-    Each WSDL must load offline under the run-time settings and offer Create/Find/Get/Update, or
-    nothing is written. Point the profile's `erp.wsdl_dir` at DEST and ship it with the layer.
+    Each WSDL must load offline under the run-time settings, offer Create/Find/Get/Update and declare
+    every field the connector sends (element names with or without KEYPROP_/PROP_/COLL_ prefixes, as the
+    gateway generated them), or nothing is written. Point the profile's `erp.wsdl_dir` at DEST and ship
+    it with the layer.
     """
     from mlconnector.aws.secrets import get_credentials
     from mlconnector.targets.peoplesoft.client import download_wsdls
