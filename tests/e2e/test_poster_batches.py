@@ -232,14 +232,23 @@ def test_a_failing_record_in_the_middle_of_a_batch_is_the_only_one_reported(stac
 
 
 def test_two_versions_of_one_order_in_one_batch_leave_the_later_ones_status(stack):
-    """Paid, then cancelled: the first version posts (ERP calls), the second is skipped at once. The
-    skip is written after the posting, as if the two had come in separate invocations."""
+    """Paid, then deleted in the store: the first version posts (ERP calls), the second is skipped at once
+    (a deletion never removes a posting). The skip is written after the posting, as if the two had come in
+    separate invocations. (A paid order that is cancelled stays paid: WooCommerce keeps its date_paid.)"""
     from mlconnector.aws.state import StateStore
 
     woo = stack.stores["woocommerce"].state
     paid = woo.create_order(lines=LINES, deliver=False)
-    cancelled = woo.update_order(paid["id"], status="cancelled", deliver=False)
-    event = sqs_event(stack, order_envelope(paid, "v1"), order_envelope(cancelled, "v2"))
+    deleted = Envelope(
+        connection="woo-psft",
+        kind=RecordKind.ORDER,
+        object_id=str(paid["id"]),
+        version="v2",
+        origin=Origin.WEBHOOK,
+        topic="order.deleted",
+        payload={"id": paid["id"]},  # what WooCommerce's order.deleted delivers
+    )
+    event = sqs_event(stack, order_envelope(paid, "v1"), deleted)
 
     result = stack.runtime.invoke("PosterFunction", event)
 
