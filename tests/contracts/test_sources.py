@@ -18,6 +18,10 @@ def _entries(vendor: Path) -> dict[str, dict[str, str]]:
         return tomllib.load(f).get("files", {})
 
 
+def test_every_platform_has_material() -> None:
+    assert {p.name for p in VENDORS} >= {"woocommerce", "shopify", "bigcommerce", "fusion", "peoplesoft", "jdedwards"}
+
+
 @pytest.mark.parametrize("vendor", VENDORS, ids=lambda p: p.name)
 def test_every_file_has_a_source_and_every_source_a_file(vendor: Path) -> None:
     entries = _entries(vendor)
