@@ -220,11 +220,14 @@ def _settlement_accounts(connection: Connection) -> set[str]:
     return {ref.account for ref in refs if ref is not None}
 
 
-def _start_peoplesoft(auth: str = "wss") -> ErpSandbox:
+def _start_peoplesoft(auth: str = "wss", wsdl_style: str = "prefixed") -> ErpSandbox:
     from sandbox.peoplesoft import PeopleSoftState, create_app
 
     state = PeopleSoftState(
-        auth=auth, password=token_source.token_urlsafe(16), client_secret=token_source.token_urlsafe(16)
+        auth=auth,
+        password=token_source.token_urlsafe(16),
+        client_secret=token_source.token_urlsafe(16),
+        wsdl_style=wsdl_style,
     )
     server = serve(create_app(state), persistent=True)
 
@@ -256,10 +259,11 @@ def _start_peoplesoft(auth: str = "wss") -> ErpSandbox:
 
 # --- JD Edwards -------------------------------------------------------------------------------------
 def _start_jdedwards() -> ErpSandbox:
-    from sandbox.jdedwards import JdeState, create_app
+    from sandbox.jdedwards import JdeState, UserDates, create_app
 
     password = token_source.token_urlsafe(16)
-    state = JdeState(users={"MLC_USER": password})
+    # A day-first AIS user: the adapter must send dates in the format the token response names.
+    state = JdeState(users={"MLC_USER": password}, user_date_formats={"MLC_USER": UserDates("DME", ".")})
     server = serve(create_app(state), persistent=True)
 
     def documents(connection: Connection) -> list[LedgerDocument]:
@@ -312,6 +316,13 @@ ERP_SANDBOXES: dict[str, Callable[..., ErpSandbox]] = {
     "jdedwards": _start_jdedwards,
     "fusion": _start_fusion,
 }
+
+
+def erp_sandbox_options(connection: Connection) -> dict[str, str]:
+    """What an ERP simulator must be told of the connection: PeopleSoft's auth scheme and WSDL naming style."""
+    if connection.erp_type != "peoplesoft":
+        return {}
+    return {"auth": connection.erp.auth, "wsdl_style": connection.erp.wsdl_style}  # type: ignore[attr-defined]
 
 
 def env_name(connection: str, side: str) -> str:
@@ -376,7 +387,7 @@ class LocalStack:
             selected = []
         for connection in selected:
             store = STORE_SANDBOXES[connection.store_type]()
-            erp_options = {"auth": connection.erp.auth} if connection.erp_type == "peoplesoft" else {}  # type: ignore[attr-defined]
+            erp_options = erp_sandbox_options(connection)
             erp = self.erp_factories.get(connection.erp_type, ERP_SANDBOXES[connection.erp_type])(**erp_options)
             self.stores[connection.name], self.erps[connection.name] = store, erp
             os.environ[env_name(connection.name, "STORE")] = store.server.url

@@ -191,7 +191,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from sandbox.peoplesoft import PeopleSoftState, create_app
 from sandbox.runner import serve
-state = PeopleSoftState(auth=sys.argv[2], password=sys.argv[3], client_secret=sys.argv[3])
+state = PeopleSoftState(auth=sys.argv[2], password=sys.argv[3], client_secret=sys.argv[3], wsdl_style=sys.argv[4])
 def control(environ, start_response):
     if environ["REQUEST_METHOD"] == "POST":
         for name, value in json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))).items():
@@ -211,18 +211,18 @@ class RemotePeopleSoft:
 
     _FIELDS = ("requests", "most_calls_in_flight", "call_arrivals", "latency_seconds")
 
-    def __init__(self, auth: str) -> None:
+    def __init__(self, auth: str, wsdl_style: str = "prefixed") -> None:
         password = secrets.token_urlsafe(16)
-        command = [sys.executable, "-c", _REMOTE_PEOPLESOFT, str(ROOT), auth, password]
+        command = [sys.executable, "-c", _REMOTE_PEOPLESOFT, str(ROOT), auth, password, wsdl_style]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         url, control = process.stdout.readline().split()
         self.__dict__.update(process=process, url=url, control=control, password=password)
 
     @classmethod
-    def start(cls, auth: str = "wss") -> Any:
+    def start(cls, auth: str = "wss", wsdl_style: str = "prefixed") -> Any:
         from local.stack import ErpSandbox
 
-        remote = cls(auth)
+        remote = cls(auth, wsdl_style)
         if auth == "oauth2":
             credentials = {"client_id": "mlc-client", "client_secret": remote.password}
         else:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from local.stack import ERP_SANDBOXES, env_name
+from local.stack import ERP_SANDBOXES, env_name, erp_sandbox_options
 from mlconnector import registry
 from mlconnector.accounting.engine import AccountingEngine
 from mlconnector.errors import ReviewError
@@ -56,8 +56,7 @@ def _profile(urls: dict[str, str]) -> Any:
 
 
 PAIRS = [(c.name, c.store_type, c.erp_type) for c in _profile({}).connections]
-# The ERP simulator's options a connection needs, as the local stack gives them (PeopleSoft: the auth scheme).
-OPTIONS = {c.name: {"auth": c.erp.auth} for c in _profile({}).connections if c.erp_type == "peoplesoft"}
+OPTIONS = {c.name: erp_sandbox_options(c) for c in _profile({}).connections}
 
 
 @contextmanager
