@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from local.stack import ErpSandbox, LocalStack
-from sandbox.peoplesoft import PeopleSoftState, create_app
-from sandbox.runner import serve
+from local.stack import LocalStack
 from tests.e2e.test_woo_psft import new_paid_order
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,22 +30,10 @@ def _profile(tmp_path: Path, style: str, wsdl_style: str) -> Path:
     return path
 
 
-def _peoplesoft_serving(wsdl_style: str):
-    """A PeopleSoft simulator factory for LocalStack that serves (and validates against) ``wsdl_style``."""
-
-    def start(auth: str = "wss") -> ErpSandbox:
-        state = PeopleSoftState(auth=auth, wsdl_style=wsdl_style)
-        credentials = {"username": state.username, "password": state.password}
-        return ErpSandbox("peoplesoft", state, serve(create_app(state), persistent=True), credentials, lambda c: [])
-
-    return {"peoplesoft": start}
-
-
 def _stack(tmp_path: Path, style: str, wsdl_style: str) -> LocalStack:
     return LocalStack(
         profile_path=_profile(tmp_path, style, wsdl_style),
         connections=["woo-psft"],
-        erp_factories=_peoplesoft_serving(wsdl_style),
     )
 
 

@@ -413,6 +413,20 @@ class BillTo:
         return cls(account, site or None)
 
 
+def _transaction_header(
+    posting: Posting, settings: FusionSettings, transaction_type: str, bill_to: BillTo
+) -> dict[str, Any]:
+    """What invoices and credit memos both start with: who issues it, its number and date, whom it bills."""
+    return {
+        "BusinessUnit": settings.business_unit,
+        "TransactionSource": settings.transaction_source,
+        "TransactionType": transaction_type,
+        "TransactionNumber": posting.reference,
+        "TransactionDate": posting.accounting_date.isoformat(),
+        "BillToCustomerNumber": bill_to.account_number,
+    }
+
+
 def invoice_payload(posting: Posting, settings: FusionSettings, bill_to: BillTo) -> dict[str, Any]:
     """The receivablesInvoices POST body for an ``ar_invoice`` posting."""
     parts = transaction_parts(posting, settings, freight_on_lines=True)
@@ -434,14 +448,7 @@ def invoice_payload(posting: Posting, settings: FusionSettings, bill_to: BillTo)
             body["AllocatedFreightAmount"] = line.freight
         body.update(_tax_fields(line, settings, "receivablesInvoiceLineTaxLines", taxable=taxable and line.amount > 0))
         lines.append(body)
-    header: dict[str, Any] = {
-        "BusinessUnit": settings.business_unit,
-        "TransactionSource": settings.transaction_source,
-        "TransactionType": settings.transaction_type,
-        "TransactionNumber": posting.reference,
-        "TransactionDate": posting.accounting_date.isoformat(),
-        "BillToCustomerNumber": bill_to.account_number,
-    }
+    header = _transaction_header(posting, settings, settings.transaction_type, bill_to)
     if bill_to.site_number:
         header["BillToSite"] = bill_to.site_number
     return {
@@ -484,12 +491,7 @@ def credit_memo_payload(posting: Posting, settings: FusionSettings, bill_to: Bil
         )
         lines.append(body)
     return {
-        "BusinessUnit": settings.business_unit,
-        "TransactionSource": settings.transaction_source,
-        "TransactionType": settings.credit_memo_type,
-        "TransactionNumber": posting.reference,
-        "TransactionDate": posting.accounting_date.isoformat(),
-        "BillToCustomerNumber": bill_to.account_number,
+        **_transaction_header(posting, settings, settings.credit_memo_type, bill_to),
         "CreditMemoCurrency": posting.currency.upper(),
         **_currency_fields(posting, with_date=False),
         "CreditMemoComments": _clip(f"{posting.description}; credits invoice {posting.reverses}", COMMENTS_LENGTH),
