@@ -15,7 +15,10 @@ whose result does not change, none of it to the emulation itself:
   send no longer slows down as the queue fills; ``GetQueueAttributes`` for named attributes built
   them twice per name: built once per request.
 
-And one correctness fix: ``Queue.delete_message`` rebuilds the queue's message list without the
+Two correctness fixes. EventBridge: moto reads an event bus name as the last ``/`` segment of what it
+is given, which breaks partner event buses (named after their source, ``aws.partner/shopify.com/1/x``):
+rules, targets and events on them are looked up by the full name, or by what follows ``event-bus/`` in an
+ARN. SQS: ``Queue.delete_message`` rebuilds the queue's message list without the
 lock that ``add_message`` takes. Two deletes at once (the runtime's five poster workers) can put a
 deleted message back, where it waits out the 360 s visibility timeout and is delivered again; a
 send at the same moment can be lost. Deletes take the queue's lock here.
@@ -36,6 +39,7 @@ from typing import Any
 import moto.backends
 import moto.core.responses
 import moto.core.utils
+import moto.events.models
 import moto.sqs.models
 from moto.server import main
 from werkzeug.serving import WSGIRequestHandler
@@ -62,6 +66,13 @@ def _install_fixes() -> None:
     moto.sqs.models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
     _share_attribute_work()
+
+    def normalize_event_bus_arn(backend: Any, event_bus_arn: str | None) -> str:
+        if event_bus_arn is None:
+            return "default"
+        return event_bus_arn.split(":event-bus/", 1)[1] if event_bus_arn.startswith("arn:") else event_bus_arn
+
+    moto.events.models.EventsBackend._normalize_event_bus_arn = normalize_event_bus_arn
 
     unlocked_delete = moto.sqs.models.Queue.delete_message
 

@@ -1,9 +1,10 @@
 """The Docker-free local runtime: template.yaml run on an embedded AWS, in one process.
 
-It starts moto in server mode on loopback, creates exactly the queues and tables the template
-declares (read from the template, so local and deployed cannot drift), serves the template's
-API routes over HTTP as API Gateway would (REST proxy events), runs the SQS event-source
-mappings (batch size, MaximumConcurrency, partial batch responses, visibility timeout and
+It starts moto in server mode on loopback, creates exactly the queues, tables and EventBridge buses
+and rules the template declares (read from the template, so local and deployed cannot drift; with
+ShopifyEventSourceName set, the Shopify partner event bus, whose rule EventBridge applies as on AWS),
+serves the template's API routes over HTTP as API Gateway would (REST proxy events), runs the SQS
+event-source mappings (batch size, MaximumConcurrency, partial batch responses, visibility timeout and
 redrive to the DLQ, which moto applies from the queue's RedrivePolicy), runs the ScheduleV2
 schedules at their rate and on demand, and invokes the real handlers in-process with the
 environment the template gives them and a Lambda-like context.
@@ -278,7 +279,13 @@ class LocalRuntime:
     # --- resources ---------------------------------------------------------------------------------
     def _create_resources(self) -> None:
         assert self.resolver
-        supported = {"AWS::SQS::Queue": self._create_queue, "AWS::DynamoDB::Table": self._create_table}
+        supported = {
+            "AWS::SQS::Queue": self._create_queue,
+            "AWS::DynamoDB::Table": self._create_table,
+            "AWS::Events::EventBus": self._create_event_bus,
+            "AWS::Events::Rule": self._create_rule,
+            "AWS::SQS::QueuePolicy": self._apply_queue_policy,
+        }
         names = [k for k, v in self.template.resources.items() if v["Type"] in supported]
         for logical_id in self.template.creation_order(names):
             resource = self.template.resources[logical_id]
@@ -335,6 +342,70 @@ class LocalRuntime:
         self.resolver.refs[logical_id] = name
         self.resolver.attributes[logical_id] = {"Arn": arn}
 
+    def _create_event_bus(self, logical_id: str, props: dict[str, Any]) -> None:
+        """A partner event bus accepts the partner event source of the same name. On AWS the partner (Shopify, from
+        the app's settings) has created the source in this account; here the runtime creates it first."""
+        events = self.client("events")
+        name = props["Name"]
+        source = props.get("EventSourceName")
+        if source:
+            if source != name:
+                raise TemplateError(f"{logical_id}: a partner event bus must be named after its event source")
+            events.create_partner_event_source(Name=source, Account=ACCOUNT)
+            arn = events.create_event_bus(Name=name, EventSourceName=source)["EventBusArn"]
+        else:
+            arn = events.create_event_bus(Name=name)["EventBusArn"]
+        assert self.resolver
+        self.resolver.refs[logical_id] = name
+        self.resolver.attributes[logical_id] = {"Arn": arn, "Name": name}
+
+    def _create_rule(self, logical_id: str, props: dict[str, Any]) -> None:
+        events = self.client("events")
+        bus = props.get("EventBusName", "default")
+        name = props.get("Name") or f"{self.stack_name}-{logical_id}-{uuid.uuid4().hex[:8]}"
+        arn = events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(props["EventPattern"]),
+            State=props.get("State", "ENABLED"),
+            Description=props.get("Description", ""),
+        )["RuleArn"]
+        if props.get("Targets"):
+            events.put_targets(Rule=name, EventBusName=bus, Targets=props["Targets"])
+        assert self.resolver
+        self.resolver.refs[logical_id] = name if bus == "default" else f"{bus}|{name}"  # CloudFormation's Ref
+        self.resolver.attributes[logical_id] = {"Arn": arn}
+
+    def _apply_queue_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        """Kept on the queues as on AWS (the embedded SQS does not enforce it)."""
+        sqs = self.client("sqs")
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+
+    def put_partner_event(self, source_arn: str, event: Mapping[str, Any]) -> bool:
+        """Deliver ``event`` (``source``, ``detail-type``, ``detail``) as an EventBridge SaaS partner does with
+        PutPartnerEvents for the event source ``source_arn``: onto the partner event bus that accepted the source,
+        whose rules route it. False when no bus in this region accepted it: AWS drops such events.
+
+        moto's PutPartnerEvents puts partner events on the default bus, so the runtime puts the event on the
+        partner event bus itself.
+        """
+        region, _, name = source_arn.removeprefix("arn:aws:events:").partition("::event-source/")
+        events = self.client("events")
+        buses = {b["Name"] for b in events.list_event_buses(NamePrefix=name).get("EventBuses", [])}
+        if region != REGION or name not in buses or event.get("source") != name:
+            return False
+        entry = {
+            "Source": name,
+            "DetailType": str(event["detail-type"]),
+            "Detail": json.dumps(event["detail"]),
+            "EventBusName": name,
+        }
+        result = events.put_events(Entries=[entry])
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the partner event: {result['Entries']}")
+        return True
+
     def _seed(self) -> None:
         """What the operator provides outside the stack: the profile parameter and the secrets."""
         assert self.resolver
@@ -370,6 +441,8 @@ class LocalRuntime:
         assert self.resolver
         glob = self.template.function_globals
         for logical_id, resource in self.template.of_type("AWS::Serverless::Function").items():
+            if "Condition" in resource and not self.resolver.condition(resource["Condition"]):
+                continue
             props = resource["Properties"]
             env = {
                 **self.resolver.resolve(glob.get("Environment", {}).get("Variables", {})),

@@ -75,6 +75,10 @@ class StoreWebhooks(ABC):
     def parse(self, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
         """Verify the delivery on the raw bytes and turn it into envelopes; raise WebhookRejected otherwise."""
 
+    def parse_event(self, event: Mapping[str, Any]) -> WebhookOutcome:
+        """An Amazon EventBridge partner event → envelopes; stores that do not deliver through EventBridge refuse it."""
+        raise WebhookRejected(400, f"{type(self).__name__}: this store does not deliver webhooks through EventBridge")
+
 
 class StoreSource(ABC):
     """A store: verifies its webhooks, lists what changed, fetches records, maps them to the canonical model."""

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mlconnector.sources.shopify.webhooks import DEFAULT_TOPICS, SUPPORTED_TOPICS
+from mlconnector.sources.shopify.webhooks import DEFAULT_TOPICS, SUPPORTED_TOPICS, event_source_name
 
 _DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)+$")
 _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
@@ -45,6 +45,14 @@ class ShopifySettings(BaseModel):
     )
     paid_financial_statuses: tuple[str, ...] = ("paid", "partially_refunded", "refunded")
     webhook_topics: tuple[str, ...] = DEFAULT_TOPICS
+    webhook_delivery: Literal["https", "eventbridge"] = "https"
+    eventbridge_source_arn: str | None = Field(
+        default=None,
+        description=(
+            "With webhook_delivery eventbridge: the partner event source Shopify created for the app in this AWS "
+            "account and region, arn:aws:events:<region>::event-source/aws.partner/shopify.com/<app id>/<name>"
+        ),
+    )
     page_limit: int = Field(default=250, ge=1, le=250)
     max_webhook_delay_seconds: int = Field(
         default=3600, ge=0, description="Deliveries triggered longer ago are flagged stale (still enqueued)"
@@ -97,6 +105,14 @@ class ShopifySettings(BaseModel):
             raise ValueError("webhook_topics has duplicates")
         return value
 
+    @field_validator("eventbridge_source_arn")
+    @classmethod
+    def _valid_source_arn(cls, value: str | None) -> str | None:
+        if value is not None:
+            event_source_name(value.strip())
+            return value.strip()
+        return value
+
     @field_validator("paid_financial_statuses")
     @classmethod
     def _valid_statuses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -110,7 +126,21 @@ class ShopifySettings(BaseModel):
     def _secret_for_rotation(self) -> ShopifySettings:
         if self.token_mode == "expiring" and not self.token_secret_name:  # noqa: S105
             raise ValueError("token_mode='expiring' needs token_secret_name: the rotated refresh token must be saved")
+        if self.webhook_delivery == "eventbridge" and not self.eventbridge_source_arn:
+            raise ValueError("webhook_delivery 'eventbridge' needs eventbridge_source_arn: the partner event source")
+        if self.webhook_delivery == "https" and self.eventbridge_source_arn:
+            raise ValueError("eventbridge_source_arn is set but webhook_delivery is 'https': set it to 'eventbridge'")
         return self
+
+    def webhook_address(self, delivery_url: str) -> str:
+        """Where the keeper subscribes the topics: the partner event source ARN, or the stack's webhook URL.
+
+        Shopify takes either as a subscription's address (REST ``webhook.address``; GraphQL
+        ``WebhookSubscriptionInput.uri`` from 2025-10): tests/contracts/shopify/eventbridge-subscription.json.
+        """
+        if self.webhook_delivery == "eventbridge" and self.eventbridge_source_arn:
+            return self.eventbridge_source_arn
+        return delivery_url
 
     @property
     def api_root(self) -> str:

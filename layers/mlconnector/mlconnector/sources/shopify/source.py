@@ -199,6 +199,7 @@ class ShopifySource(StoreSource):
         Shopify deletes (rather than disables) subscriptions whose deliveries keep failing, so there
         is nothing to re-enable: absent → POST ("created"), present → "ok".
         """
+        delivery_url = self.settings.webhook_address(delivery_url)  # the EventBridge source ARN when so configured
         hooks = [h for page in self.client.pages("webhooks.json", "webhooks", {"limit": 250}) for h in page]
         ours = {str(h.get("topic")): h for h in hooks if _same_url(str(h.get("address") or ""), delivery_url)}
         results: list[WebhookStatus] = []

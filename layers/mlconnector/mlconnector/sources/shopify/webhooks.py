@@ -1,5 +1,8 @@
 """Shopify webhook deliveries → envelopes, with the standard library only (the receiver's path).
 
+Deliveries arrive signed over HTTPS (``parse``) or, where the connection says so, as events on an
+Amazon EventBridge partner event bus (``parse_event``); both give the same envelope for the same webhook.
+
 Also the record stamps: orders and customers are versioned by ``updated_at``, refunds by their
 creation time, the same strings whether a record came from a webhook or the poller.
 """
@@ -50,6 +53,22 @@ REQUIRED_HEADERS = ("x-shopify-topic", "x-shopify-shop-domain", "x-shopify-webho
 API_VERSION_HEADER = "x-shopify-api-version"
 _KINDS = {"orders": RecordKind.ORDER, "refunds": RecordKind.REFUND, "customers": RecordKind.CUSTOMER}
 _FRACTION = re.compile(r"\.\d+")
+#: The EventBridge address Shopify accepts (Shopify CLI's arnRegex: tests/contracts/shopify/eventbridge-arn.json).
+EVENTBRIDGE_ARN = re.compile(
+    r"^arn:aws:events:(?P<aws_region>[a-z]{2}-[a-z]+-[0-9]+)::event-source/"
+    r"(?P<event_source>aws\.partner/shopify\.com(\.test)?/(?P<api_client_id>\d+)/(?P<event_source_name>.+))$"
+)
+
+
+def event_source_name(arn: str) -> str:
+    """The partner event source's name in its ARN: the partner event bus's name and the ``source`` of its events."""
+    match = EVENTBRIDGE_ARN.fullmatch(arn)
+    if match is None:
+        raise ValueError(
+            "not a Shopify EventBridge partner event source ARN "
+            "(arn:aws:events:<region>::event-source/aws.partner/shopify.com/<app id>/<name>)"
+        )
+    return match.group("event_source")
 
 
 def webhook_hmac(body: bytes, secret: str) -> str:
@@ -143,7 +162,6 @@ class ShopifyWebhooks(StoreWebhooks):
         travels in the envelope as ``api_version``; a delivery without it is refused with 400.
         """
         lowered = {k.lower(): v for k, v in headers.items()}
-        seen = {k: v for k, v in lowered.items() if k.startswith("x-shopify-") and k != "x-shopify-hmac-sha256"}
         signature = lowered.get("x-shopify-hmac-sha256", "")
         if not signature:
             raise WebhookRejected(401, "missing X-Shopify-Hmac-Sha256 header")
@@ -160,6 +178,47 @@ class ShopifyWebhooks(StoreWebhooks):
             raise WebhookRejected(
                 400, "missing X-Shopify-API-Version header: the payload's shape depends on the API version"
             )
+        return self._outcome(lowered, body, api_version)
+
+    def parse_event(self, event: Mapping[str, Any]) -> WebhookOutcome:
+        """An Amazon EventBridge delivery (the event as the partner event bus passes it on) → the envelope the
+        signed HTTPS delivery of the same webhook gives: same object id, version, topic and API version, so the
+        poster's idempotency key is the same whichever way (or both ways) a webhook arrives.
+
+        The event is Shopify's only if it came through the connection's own partner event source (AWS
+        authenticates the partner: there is no signature to check; ``detail.metadata`` may still carry
+        ``X-Shopify-Hmac-SHA256``, over a body EventBridge no longer has). ``detail.payload`` is the REST resource,
+        ``detail.metadata`` the delivery's headers. The delivery id is ``X-Shopify-Webhook-Id``, or the
+        EventBridge event id where the metadata has none (AWS's published sample has none).
+        """
+        arn = self.settings.get("eventbridge_source_arn")
+        if self.settings.get("webhook_delivery") != "eventbridge" or not arn:
+            raise WebhookRejected(401, "this connection's webhooks do not come through EventBridge")
+        if event.get("source") != event_source_name(arn):
+            raise WebhookRejected(401, f"event from {event.get('source')!r}, not this connection's event source")
+        detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            raise WebhookRejected(400, "event has no detail object")
+        metadata, payload = detail.get("metadata"), detail.get("payload")
+        if not isinstance(metadata, Mapping) or not isinstance(payload, Mapping):
+            raise WebhookRejected(400, "event detail lacks the metadata and payload objects")
+        lowered = {str(k).lower(): str(v) for k, v in metadata.items() if v is not None}
+        if not lowered.get("x-shopify-webhook-id", "").strip():
+            lowered["x-shopify-webhook-id"] = str(event.get("id") or "")
+        missing = [h for h in REQUIRED_HEADERS if not lowered.get(h, "").strip()]
+        if missing:
+            raise WebhookRejected(400, f"event metadata lacks {', '.join(missing)}")
+        api_version = lowered.get(API_VERSION_HEADER, "").strip()
+        if not api_version:
+            raise WebhookRejected(
+                400, "event metadata lacks X-Shopify-API-Version: the payload's shape depends on the API version"
+            )
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return self._outcome(lowered, body, api_version)
+
+    def _outcome(self, lowered: Mapping[str, str], body: bytes, api_version: str) -> WebhookOutcome:
+        """A verified delivery's headers (lower-cased) and body → its envelope."""
+        seen = {k: v for k, v in lowered.items() if k.startswith("x-shopify-") and k != "x-shopify-hmac-sha256"}
         domain = lowered["x-shopify-shop-domain"].strip().lower()
         if domain != self.settings["shop_domain"]:
             raise WebhookRejected(401, f"delivery is for shop {domain}, not {self.settings['shop_domain']}")
