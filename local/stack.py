@@ -3,7 +3,9 @@
 ``LocalStack`` starts one simulator per store and ERP the profile's connections use, puts their
 credentials into the embedded Secrets Manager under the names the profile gives, exports the
 ``SANDBOX_*`` URLs the profile refers to, starts the local runtime on template.yaml and runs the
-webhook keeper once so every store delivers to the local API.
+webhook keeper once so every store delivers to the local API — or, for a Shopify connection whose
+webhooks come through Amazon EventBridge, to its partner event source, whose bus the runtime creates
+(``ShopifyEventSourceName`` from the profile) and on which the simulator puts its events.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from local.runtime import LocalRuntime
 from mlconnector.profile import Connection, Profile, parse_profile
+from mlconnector.sources.shopify.webhooks import EVENTBRIDGE_ARN
 from sandbox.runner import RunningServer, serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -343,6 +346,22 @@ class SandboxMap(dict):
 _ENV_REF = re.compile(r"\$\{(SANDBOX_[A-Z0-9_]+)\}")
 
 
+def _eventbridge_arn(connection: Connection) -> str:
+    """The partner event source a Shopify connection's webhooks come through ('' for HTTPS delivery)."""
+    store = connection.store
+    if getattr(store, "webhook_delivery", "https") != "eventbridge":
+        return ""
+    return str(store.eventbridge_source_arn)  # type: ignore[attr-defined]
+
+
+def _eventbridge_parameters(connections: list[Connection]) -> dict[str, str]:
+    """``ShopifyEventSourceName`` for the connections' partner event source: one per stack, as template.yaml has."""
+    names = {arn.partition(":event-source/")[2] for c in connections if (arn := _eventbridge_arn(c))}
+    if len(names) > 1:
+        raise ValueError(f"one Shopify partner event source per stack, the connections name {sorted(names)}")
+    return {"ShopifyEventSourceName": names.pop()} if names else {}
+
+
 @dataclass
 class LocalStack:
     """Sandboxes + local runtime for the connections of a profile (all of them by default)."""
@@ -387,6 +406,9 @@ class LocalStack:
             selected = []
         for connection in selected:
             store = STORE_SANDBOXES[connection.store_type]()
+            arn = _eventbridge_arn(connection)
+            if arn:  # the shop has the app whose partner event source this is installed
+                store.state.app_id = EVENTBRIDGE_ARN.fullmatch(arn).group("api_client_id")  # type: ignore[union-attr]
             erp_options = erp_sandbox_options(connection)
             erp = self.erp_factories.get(connection.erp_type, ERP_SANDBOXES[connection.erp_type])(**erp_options)
             self.stores[connection.name], self.erps[connection.name] = store, erp
@@ -404,6 +426,7 @@ class LocalStack:
             "CustomerName": self.profile.customer,
             "PrimaryConnection": first,
             "RetryBaseSeconds": "1",
+            **_eventbridge_parameters(selected),
             **self.parameters,
         }
         self.runtime = LocalRuntime(
@@ -417,6 +440,9 @@ class LocalStack:
             public_url=self.public_url,
         )
         self.runtime.start()
+        for connection in selected:
+            if _eventbridge_arn(connection):  # the simulated shop's EventBridge deliveries go to the local AWS
+                self.stores[connection.name].state.eventbridge = self.runtime.put_partner_event
         self.keep_webhooks()
         return self
 

@@ -23,7 +23,8 @@ What it reproduces (see reference/storefronts.md §3):
   grant (form-encoded).
 - Webhook deliveries with Shopify's headers and ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of
   the body with the app's client secret); a subscription is deleted after ``max_failures``
-  consecutive failed deliveries.
+  consecutive failed deliveries. A subscription to a partner event source ARN of the app (``app_id``)
+  delivers the partner event to ``eventbridge`` instead (``sandbox.shopify_eventbridge``).
 
 Knobs for tests: ``force_429_next(n)``, ``drop_next_delivery`` / ``duplicate_next_delivery``
 (counts), ``add_refund(..., mismatch=...)``, ``expire_token()``, ``bucket_size`` / ``leak_rate``.
@@ -55,6 +56,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.shopify_contract import ContractViolation, check, check_delivery
+from sandbox.shopify_eventbridge import address_problem, is_eventbridge_address, partner_event
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -196,6 +198,9 @@ class ShopifyState:
         self.requests: list[tuple[str, str, int]] = []
         self.drop_next_delivery = 0
         self.duplicate_next_delivery = 0
+        #: The app's numeric id (in its EventBridge ARNs) and the AWS side of those ARNs: (ARN, partner event) → put.
+        self.app_id = str(10**8 + secrets.randbelow(9 * 10**8))  # not from _rng: seeded runs keep their ids
+        self.eventbridge: Callable[[str, dict[str, Any]], Any] | None = None
         self._forced_429: list[str] = []
         self._bucket_level = 0.0
         self._bucket_at = monotonic()
@@ -1032,10 +1037,15 @@ class ShopifyState:
 
     def _deliver_one(self, hook: Subscription, topic: str, body: bytes, headers: dict[str, str]) -> Delivery:
         try:
-            response = requests.post(
-                hook.address, data=body, headers=headers, timeout=self.delivery_timeout, allow_redirects=False
-            )
-            code, error = response.status_code, ""
+            if is_eventbridge_address(hook.address):  # PutPartnerEvents: AWS takes it whether or not a bus accepts it
+                if self.eventbridge is not None:
+                    self.eventbridge(hook.address, partner_event(hook.address, headers, json.loads(body)))
+                code, error = (200, "") if self.eventbridge is not None else (0, "no AWS account behind the ARN")
+            else:
+                response = requests.post(
+                    hook.address, data=body, headers=headers, timeout=self.delivery_timeout, allow_redirects=False
+                )
+                code, error = response.status_code, ""
         except requests.RequestException as exc:
             code, error = 0, type(exc).__name__
         ok = 200 <= code < 300
@@ -1360,7 +1370,11 @@ class ShopifyApp:
                 return _errors(400, {"webhook": "Required parameter missing or invalid"})
             if topic not in TOPICS:
                 return _errors(422, {"topic": ["Invalid topic specified."]})
-            if not address.startswith(("https://", "http://")):
+            if is_eventbridge_address(address):
+                problem = address_problem(address, state.app_id)
+                if problem:
+                    return _errors(422, {"address": [problem]})
+            elif not address.startswith(("https://", "http://")):
                 return _errors(422, {"address": ["is invalid"]})
             with state.lock:
                 if any(h.topic == topic and h.address == address for h in state.subscriptions.values()):
