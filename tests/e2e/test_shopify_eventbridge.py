@@ -14,26 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from local.stack import LocalStack
+from tests.support.eventbridge import ARN, SOURCE, eventbridge_profile
 from tests.support.stack import audit_items, journals_for
 from tests.support.waiting import wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = "aws.partner/shopify.com/7700011/ml-connector-local"
-ARN = f"arn:aws:events:us-east-1::event-source/{SOURCE}"
-
-
-def eventbridge_profile(directory: Path) -> Path:
-    """config/local.yaml with shop-psft's webhooks coming through the partner event source."""
-    profile = yaml.safe_load((ROOT / "config/local.yaml").read_text())
-    for connection in profile["connections"]:
-        if connection["name"] == "shop-psft":
-            connection["store"].update(webhook_delivery="eventbridge", eventbridge_source_arn=ARN)
-    path = directory / "profile.yaml"
-    path.write_text(yaml.safe_dump(profile))
-    return path
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ For each side the report says whether the system answered (reachable), accepted 
 credentials (authenticated), allows what the connector needs (permissions, one read-only
 call each), how far its clock is from ours (from the HTTP ``Date`` header: OAuth1, WS-Security
 and token lifetimes break on large skew) and, for on-premise ERPs, which address to allowlist.
+A Shopify connection whose webhooks come through Amazon EventBridge also has its partner event
+source's state read (EventBridge DescribeEventSource): only an ACTIVE source reaches the stack.
 Messages come from the adapters, which never put a secret in one; as a second guard every
 credential value is masked from the report's text.
 """
@@ -19,6 +21,7 @@ from typing import Any
 
 import requests
 
+from mlconnector.aws.clients import client
 from mlconnector.aws.secrets import get_credentials
 from mlconnector.errors import AuthError, ProfileError, TransientError
 from mlconnector.pipeline.context import Connector
@@ -253,6 +256,36 @@ def _run(
             adapter.close()
 
 
+#: What each partner event source state means for the webhooks (EventSource.State: PENDING | ACTIVE | DELETED).
+EVENT_SOURCE_STATES = {
+    "ACTIVE": "ACTIVE: its partner event bus accepts Shopify's webhooks",
+    "PENDING": (
+        "PENDING: no partner event bus has accepted it (deploy the stack with ShopifyEventSourceName set to it); "
+        "until then AWS drops Shopify's webhooks and only the poller finds the records"
+    ),
+    "DELETED": "DELETED: the source was deleted on Shopify's side; create it again in the app's settings and redeploy",
+}
+
+
+def event_source_probe(source_arn: str) -> Probe:
+    """The state of the partner event source a connection's webhooks come through (read-only DescribeEventSource)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = "EventBridge partner event source (webhooks)"
+    region, _, source = source_arn.removeprefix("arn:aws:events:").partition("::event-source/")
+    events = client("events")
+    if events.meta.region_name != region:
+        return Probe(name, False, f"the source is in {region}, the stack in {events.meta.region_name}: deploy it there")
+    try:
+        state = str(events.describe_event_source(Name=source).get("State", ""))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return Probe(name, False, f"{source}: {error.get('Code', 'error')}: {error.get('Message', '')}"[:400])
+    except BotoCoreError as exc:
+        return Probe(name, False, f"{source}: {type(exc).__name__}: {exc}"[:400])
+    return Probe(name, state == "ACTIVE", f"{source} {EVENT_SOURCE_STATES.get(state, state)}")
+
+
 def check_connection(connector: Connector, name: str, egress_ip: str = "") -> CheckReport:
     """Probe the store and the ERP of one connection; read-only, nothing is created or changed."""
     connection: Connection = connector.connection(name)
@@ -263,5 +296,7 @@ def check_connection(connector: Connector, name: str, egress_ip: str = "") -> Ch
     if connection.erp_type in ON_PREMISE_ERPS:
         erp.egress_ip = egress_ip or "unknown (deploy with UseVpc=true and read the EgressIp output)"
     _run(store, lambda: connector.source(name), _store_probes, mask)
+    if getattr(connection.store, "webhook_delivery", "https") == "eventbridge":
+        store.probes.append(event_source_probe(str(connection.store.eventbridge_source_arn)))  # type: ignore[attr-defined]
     _run(erp, lambda: connector.target(name), _erp_probes, mask)
     return CheckReport(name, store, erp)
