@@ -11,6 +11,7 @@ import pytest
 
 from local.stack import LocalStack
 from local.template import Template
+from tests.support.eventbridge import eventbridge_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = sorted((ROOT / "events").glob("*/*.json"))
@@ -33,6 +34,10 @@ EXPECTED: dict[str, Callable[[Any], None]] = {
         r["day"] == "2026-11-22" and r["connections"]["woo-psft"]["differences"] == 0
     ),
     "webhook_keeper/keep-webhooks.json": lambda r: all(a == "ok" for a in r["woo-psft"].values()),
+    "eventbridge_receiver/sqs-shopify-order-updated.json": lambda r: r == {"batchItemFailures": []},
+    "eventbridge_receiver/sqs-unknown-event-source.json": lambda r: (
+        r == {"batchItemFailures": [{"itemIdentifier": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}]}
+    ),
 }
 
 
@@ -45,8 +50,10 @@ def _function_for(folder: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack():
-    with LocalStack(connections=["woo-psft"]) as stack:
+def stack(tmp_path_factory):
+    # shop-psft takes its webhooks through EventBridge, so the stack has the EventBridge receiver too
+    profile = eventbridge_profile(tmp_path_factory.mktemp("events"))
+    with LocalStack(profile_path=profile, connections=["woo-psft", "shop-psft"]) as stack:
         stack.runtime.put_secret("ml-connector/local/woo-psft/webhook", {"webhook_secret": SAMPLE_WEBHOOK_SECRET})
         yield stack
 
