@@ -246,4 +246,10 @@ def test_every_example_is_exercised() -> None:
         "customer.json",
     }
     webhooks = {"webhook-headers.json", "webhook-hmac.json"}  # tests/contracts/test_shopify_webhooks.py
-    assert {p.name for p in MATERIAL.glob("*.json")} == used | webhooks
+    eventbridge = {  # tests/contracts/test_shopify_eventbridge.py
+        "eventbridge-order-updated.json",
+        "eventbridge-customer-update.json",
+        "eventbridge-arn.json",
+        "eventbridge-subscription.json",
+    }
+    assert {p.name for p in MATERIAL.glob("*.json")} == used | webhooks | eventbridge
