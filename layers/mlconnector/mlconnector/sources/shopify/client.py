@@ -1,20 +1,23 @@
-"""The Shopify Admin REST client: access tokens (static, expiring with rotation, client credentials),
-leaky-bucket pacing, 429 handling and ``Link`` cursor paging.
+"""The Shopify GraphQL Admin API client: access tokens (static, expiring with rotation, client
+credentials), query-cost pacing and ``THROTTLED`` handling.
 
 Every request goes through ``mlconnector.http.send`` (jittered retries on 5xx, timeouts and
-connection errors; 429 waits exactly the ``Retry-After`` Shopify asked for). No token, refresh
-token or client secret ever appears in an exception or a log line: errors name the shop and the
-HTTP status, and any text taken from a Shopify answer is scrubbed of the credentials first.
+connection errors; 429 waits exactly the ``Retry-After`` Shopify asked for). Shopify limits GraphQL
+by calculated query cost: each answer's ``extensions.cost.throttleStatus`` says how many points the
+shop's bucket holds and how fast it refills, and the client waits, before a query, until the bucket
+holds the query's requested cost; a ``THROTTLED`` answer is retried after the time the bucket needs.
+No token, refresh token or client secret ever appears in an exception or a log line: errors name the
+shop and the HTTP status or GraphQL error code, and any text taken from a Shopify answer is scrubbed
+of the credentials first.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,11 +29,13 @@ from mlconnector.sources.shopify.settings import ShopifySettings
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "ml-connector/0.1 (Shopify Admin REST)"
-CALL_LIMIT_HEADER = "X-Shopify-Shop-Api-Call-Limit"
+USER_AGENT = "ml-connector/0.1 (Shopify GraphQL Admin API)"
 TOKEN_HEADER = "X-Shopify-Access-Token"  # noqa: S105 (a header name)
-_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
-_PAGE_INFO = re.compile(r"[?&]page_info=([^&#]+)")
+THROTTLED = "THROTTLED"
+MAX_COST_EXCEEDED = "MAX_COST_EXCEEDED"
+ACCESS_DENIED = "ACCESS_DENIED"
+#: How many times one query is sent again after ``THROTTLED`` before the run gives up (transiently).
+THROTTLED_ATTEMPTS = 8
 REQUIRED_CREDENTIALS = {
     "static": ("access_token",),
     "expiring": ("access_token", "refresh_token", "client_id", "client_secret"),
@@ -39,11 +44,21 @@ REQUIRED_CREDENTIALS = {
 
 
 class ShopifyError(ConnectorError):
-    """A 4xx answer other than an authentication failure (404 unknown record, 422 invalid, ...)."""
+    """A 4xx answer other than an authentication failure, or a GraphQL error (``code`` its extensions code)."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(self, message: str, *, status: int, code: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.code = code
+
+
+class QueryTooCostly(ShopifyError):
+    """``MAX_COST_EXCEEDED``: the query's requested cost is over the single-query limit; ask for less."""
+
+    def __init__(self, message: str, *, cost: int | None, limit: int | None) -> None:
+        super().__init__(message, status=200, code=MAX_COST_EXCEEDED)
+        self.cost = cost
+        self.limit = limit
 
 
 class ShopifyAuthError(AuthError):
@@ -62,46 +77,36 @@ def shopify_wait_hint(response: requests.Response) -> float | None:
     return wait
 
 
-def next_page_info(link_header: str | None) -> str | None:
-    """The raw (still URL-encoded) ``page_info`` of the ``rel="next"`` link, if any."""
-    for part in (link_header or "").split(","):
-        match = _NEXT_LINK.search(part)
-        if match:
-            info = _PAGE_INFO.search(match.group(1))
-            return info.group(1) if info else None
-    return None
+class CostBucket:
+    """The client's view of the shop's query-cost bucket, from the last ``throttleStatus``, refilling over time."""
 
-
-class LeakyBucket:
-    """The client's view of Shopify's REST bucket, from the last ``used/max`` header, leaking over time."""
-
-    def __init__(self, leak_rate: float, headroom: int, monotonic: Callable[[], float]) -> None:
-        self.leak_rate = leak_rate
-        self.headroom = headroom
+    def __init__(self, monotonic: Callable[[], float]) -> None:
         self.monotonic = monotonic
-        self.used = 0.0
-        self.size: int | None = None
+        self.available = 0.0
+        self.maximum: float | None = None
+        self.restore_rate = 0.0
         self.seen_at = 0.0
         self.lock = threading.Lock()
 
-    def observe(self, header: str | None) -> None:
-        if not header:
+    def observe(self, status: Mapping[str, Any] | None) -> None:
+        if not status:
             return
-        used, _, size = header.partition("/")
         try:
             with self.lock:
-                self.used, self.size, self.seen_at = float(used), int(size), self.monotonic()
-        except ValueError:
+                self.maximum = float(status["maximumAvailable"])
+                self.available = float(status["currentlyAvailable"])
+                self.restore_rate = float(status["restoreRate"])
+                self.seen_at = self.monotonic()
+        except (KeyError, TypeError, ValueError):
             return
 
-    def wait_needed(self) -> float:
-        """Seconds to wait so that one more call leaves ``headroom`` free; 0 when there is room."""
+    def wait_needed(self, cost: float) -> float:
+        """Seconds until the bucket holds ``cost`` points (0 when it does, or when nothing is known yet)."""
         with self.lock:
-            if self.size is None:
+            if self.maximum is None or self.restore_rate <= 0:
                 return 0.0
-            level = max(0.0, self.used - (self.monotonic() - self.seen_at) * self.leak_rate)
-            allowed = max(1.0, self.size - self.headroom - 1)
-            return 0.0 if level <= allowed else (level - allowed) / self.leak_rate
+            now = min(self.maximum, self.available + (self.monotonic() - self.seen_at) * self.restore_rate)
+            return 0.0 if now >= min(cost, self.maximum) else (min(cost, self.maximum) - now) / self.restore_rate
 
 
 class TokenManager:
@@ -280,7 +285,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 class ShopifyClient:
-    """Authenticated, paced access to one shop's Admin REST API."""
+    """Authenticated, cost-paced access to one shop's GraphQL Admin API."""
 
     def __init__(
         self,
@@ -298,7 +303,7 @@ class ShopifyClient:
         self.session = session or new_session(USER_AGENT)
         self.policy = retry_policy or RetryPolicy(read_timeout=settings.timeout_seconds)
         self.sleep = sleep
-        self.bucket = LeakyBucket(settings.leak_rate_per_second, settings.bucket_headroom, monotonic)
+        self.bucket = CostBucket(monotonic)
         self.throttled_seconds = 0.0
         self.tokens = TokenManager(
             settings,
@@ -313,76 +318,66 @@ class ShopifyClient:
     def close(self) -> None:
         self.session.close()
 
-    def _pace(self) -> None:
-        wait = self.bucket.wait_needed()
-        if wait > 0:
-            self.throttled_seconds += wait
-            self.sleep(wait)
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self.throttled_seconds += seconds
+            self.sleep(seconds)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | str | None = None,
-        json_body: Any = None,
-    ) -> requests.Response:
-        """One request to ``{api_root}{path}``; a 401 refreshes the token once, then raises ``ShopifyAuthError``."""
-        url = self.settings.api_root + path.lstrip("/")
-        if isinstance(params, str):  # a cursor page: the query string is sent verbatim
-            url, params = f"{url}?{params}", None
+    def post(self, body: Mapping[str, Any]) -> requests.Response:
+        """One POST to ``graphql.json``; a 401 refreshes the token once, then raises ``ShopifyAuthError``."""
+        url = self.settings.graphql_url
         for attempt in (1, 2):
             token = self.tokens.token()
-            kwargs: dict[str, Any] = {"headers": {TOKEN_HEADER: token, "Accept": "application/json"}}
-            if params:
-                kwargs["params"] = dict(params)
-            if json_body is not None:
-                kwargs["json"] = json_body
+            headers = {TOKEN_HEADER: token, "Accept": "application/json"}
             response = send(
                 self.session,
-                method,
+                "POST",
                 url,
                 policy=self.policy,
                 wait_hint=shopify_wait_hint,
-                before_attempt=self._pace,
                 sleep=self.sleep,
-                **kwargs,
+                headers=headers,
+                json=dict(body),
             )
-            self.bucket.observe(response.headers.get(CALL_LIMIT_HEADER))
             if response.status_code == 401 and attempt == 1 and self.tokens.can_refresh:
                 log.info("shopify answered 401; refreshing the token once", extra={"shop": self.settings.shop_domain})
                 self.tokens.refresh(refused=token)
                 continue
             if response.status_code >= 400:
-                raise self._error(method, path, response)
+                raise self._error(response)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self._json(self.request("GET", path, params=params), "GET", path)
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None, *, cost: int = 0) -> dict[str, Any]:
+        """The ``data`` of one query, sent once the bucket holds ``cost`` (its requested cost, when known).
 
-    def send_json(self, method: str, path: str, body: Any) -> Any:
-        return self._json(self.request(method, path, json_body=body), method, path)
-
-    def pages(self, path: str, key: str, params: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a collection, following ``Link: <...page_info=...>; rel="next"``.
-
-        After the first page only ``limit`` and the opaque ``page_info`` are sent (Shopify rejects
-        filters next to a cursor, the cursor carries them).
+        ``THROTTLED`` is retried after the time the bucket needs to refill to the requested cost;
+        ``MAX_COST_EXCEEDED`` raises ``QueryTooCostly``; ``ACCESS_DENIED`` raises ``ShopifyAuthError``.
         """
-        limit = int(params.get("limit", self.settings.page_limit))
-        query: Mapping[str, Any] | str = {**params, "limit": limit}
-        while True:
-            response = self.request("GET", path, params=query)
-            body = self._json(response, "GET", path)
-            items = body.get(key) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise ConnectorError(f"Shopify GET {path} did not answer a {key!r} list")
-            yield items
-            page_info = next_page_info(response.headers.get("Link"))
-            if not page_info:
-                return
-            query = f"limit={limit}&page_info={page_info}"
+        body = {"query": query, "variables": dict(variables or {})}
+        operation = query.split("(", 1)[0].split("{", 1)[0].strip()
+        for _ in range(THROTTLED_ATTEMPTS):
+            self._wait(self.bucket.wait_needed(cost))
+            answer = self._json(self.post(body))
+            extensions = answer.get("extensions") or {}
+            charge = extensions.get("cost") or {}
+            self.bucket.observe(charge.get("throttleStatus"))
+            errors = answer.get("errors") or []
+            codes = {str((e.get("extensions") or {}).get("code") or "") for e in errors if isinstance(e, dict)}
+            if THROTTLED in codes:
+                cost = int(charge.get("requestedQueryCost") or cost)
+                log.info("shopify throttled the query", extra={"shop": self.settings.shop_domain, "cost": cost})
+                self._wait(max(self.bucket.wait_needed(cost), 0.05))
+                continue
+            if errors:
+                raise self._graphql_error(operation, errors, codes)
+            data = answer.get("data")
+            if not isinstance(data, dict):
+                raise ConnectorError(f"Shopify shop {self.settings.shop_domain} answered {operation} without data")
+            return data
+        raise TransientError(
+            f"Shopify shop {self.settings.shop_domain} kept throttling {operation} ({THROTTLED_ATTEMPTS} attempts)"
+        )
 
     # ---------------------------------------------------------------- helpers
 
@@ -391,25 +386,44 @@ class ShopifyClient:
             text = text.replace(secret, "***")
         return text
 
-    def _json(self, response: requests.Response, method: str, path: str) -> Any:
+    def _json(self, response: requests.Response) -> dict[str, Any]:
         try:
-            return json.loads(response.content)
+            body = json.loads(response.content)
         except ValueError:
+            body = None
+        if not isinstance(body, dict):
             raise ConnectorError(
-                f"Shopify shop {self.settings.shop_domain} {method} {path} answered HTTP {response.status_code} "
-                "without JSON; check shop_domain / base_url"
-            ) from None
+                f"Shopify shop {self.settings.shop_domain} answered HTTP {response.status_code} without a GraphQL "
+                "response; check shop_domain / base_url / api_version"
+            )
+        return body
 
-    def _error(self, method: str, path: str, response: requests.Response) -> ConnectorError:
+    def _graphql_error(self, operation: str, errors: list[Any], codes: set[str]) -> ConnectorError:
+        where = f"Shopify shop {self.settings.shop_domain} {operation}"
+        first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+        detail = self._scrub(str(first.get("message") or ""))[:300]
+        if MAX_COST_EXCEEDED in codes:
+            extensions = first.get("extensions") or {}
+            return QueryTooCostly(
+                f"{where} asked for more than one query may cost: {detail}",
+                cost=extensions.get("cost"),
+                limit=extensions.get("maxCost"),
+            )
+        if ACCESS_DENIED in codes:
+            return ShopifyAuthError(f"{where} is forbidden: the app lacks an access scope. {detail}", status=403)
+        code = next((c for c in sorted(codes) if c), "")
+        return ShopifyError(f"{where} failed: {code or 'GraphQL error'} {detail}".strip(), status=200, code=code)
+
+    def _error(self, response: requests.Response) -> ConnectorError:
         status = response.status_code
         try:
             errors = json.loads(response.content).get("errors", "")
         except (ValueError, AttributeError):
             errors = ""
         detail = self._scrub(json.dumps(errors) if not isinstance(errors, str) else errors)[:300]
-        where = f"Shopify shop {self.settings.shop_domain} {method} {path}"
+        where = f"Shopify shop {self.settings.shop_domain} POST graphql.json"
         if status == 401:
-            log.warning("shopify refused the access token", extra={"shop": self.settings.shop_domain, "path": path})
+            log.warning("shopify refused the access token", extra={"shop": self.settings.shop_domain})
             when = " after one refresh" if self.tokens.can_refresh else ""
             return ShopifyAuthError(
                 f"{where} refused the access token (HTTP 401){when}; the app was uninstalled or its token revoked: "

@@ -1,4 +1,5 @@
-"""Shopify Admin REST payloads → the canonical model (the "mapper").
+"""Shopify's REST-shaped payloads (webhook deliveries, and GraphQL answers as ``payloads`` shapes them) →
+the canonical model (the "mapper").
 
 Shopify line and shipping prices are entered tax-inclusive when the order says
 ``taxes_included``; the canonical model is tax-exclusive, so the tax Shopify allocated to each
@@ -163,7 +164,7 @@ def _payments(payload: Mapping[str, Any], order_id: str, currency: str, total: D
             amount=captured,
             currency=currency,
             gateway=gateway,
-            transaction_id=str(payload.get("checkout_token") or payload.get("token") or ""),
+            transaction_id="",  # no transaction was read; the GraphQL order has no checkout token to stand in
             captured_at=stamp(payload.get("processed_at")) or stamp(payload.get("created_at")),
         )
     ]

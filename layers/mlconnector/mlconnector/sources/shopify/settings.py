@@ -15,7 +15,11 @@ _VERSION = re.compile(r"^\d{4}-(01|04|07|10)$|^unstable$")
 
 
 class ShopifySettings(BaseModel):
-    """How to reach one Shopify shop's Admin REST API and what to take from it.
+    """How to reach one Shopify shop's GraphQL Admin API and what to take from it.
+
+    ``api_version``: the Admin API release queried (``/admin/api/{api_version}/graphql.json``); Shopify
+    supports each quarterly release for twelve months. Webhook deliveries carry the version of the app's
+    webhook subscriptions in ``X-Shopify-API-Version``.
 
     ``token_mode``:
       - ``static``: a non-expiring offline token (credentials ``access_token``).
@@ -53,13 +57,17 @@ class ShopifySettings(BaseModel):
             "account and region, arn:aws:events:<region>::event-source/aws.partner/shopify.com/<app id>/<name>"
         ),
     )
-    page_limit: int = Field(default=250, ge=1, le=250)
+    page_limit: int = Field(
+        default=250,
+        ge=1,
+        le=250,
+        description="Most records per page; a page of orders is smaller when its requested query cost would pass "
+        "Shopify's single-query limit (1000 points)",
+    )
     max_webhook_delay_seconds: int = Field(
         default=3600, ge=0, description="Deliveries triggered longer ago are flagged stale (still enqueued)"
     )
     timeout_seconds: float = Field(default=20.0, gt=0, le=120)
-    bucket_headroom: int = Field(default=4, ge=0, description="Keep this many calls free in the leaky bucket")
-    leak_rate_per_second: float = Field(default=2.0, gt=0, description="The plan's REST leak rate (2 Standard)")
     token_refresh_margin_seconds: int = Field(default=300, ge=0, description="Refresh this long before expiry")
     refund_subtotals: Literal["as_order_prices", "tax_exclusive"] = Field(
         default="as_order_prices",
@@ -143,8 +151,8 @@ class ShopifySettings(BaseModel):
         return delivery_url
 
     @property
-    def api_root(self) -> str:
-        return f"{self.base_url or 'https://' + self.shop_domain}/admin/api/{self.api_version}/"
+    def graphql_url(self) -> str:
+        return f"{self.base_url or 'https://' + self.shop_domain}/admin/api/{self.api_version}/graphql.json"
 
     @property
     def token_url(self) -> str:

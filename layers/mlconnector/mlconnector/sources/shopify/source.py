@@ -1,4 +1,4 @@
-"""The Shopify ``StoreSource``: webhooks, polling, fetching, mapping and the webhook keeper."""
+"""The Shopify ``StoreSource`` over the GraphQL Admin API: polling, fetching, mapping and the webhook keeper."""
 
 from __future__ import annotations
 
@@ -14,19 +14,18 @@ from mlconnector.errors import ReviewError
 from mlconnector.http import RetryPolicy
 from mlconnector.models import Customer, Order, Refund
 from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookStatus
-from mlconnector.sources.shopify import mapping
-from mlconnector.sources.shopify.client import ShopifyClient, ShopifyError
+from mlconnector.sources.shopify import mapping, payloads, queries
+from mlconnector.sources.shopify.client import QueryTooCostly, ShopifyClient, ShopifyError
 from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.webhooks import ShopifyWebhooks, modified_at, needs_transactions, refund_modified_at
 
 log = logging.getLogger(__name__)
 
 RESOURCES = ("orders", "customers", "refunds")
-_KINDS = {"orders": RecordKind.ORDER, "refunds": RecordKind.REFUND, "customers": RecordKind.CUSTOMER}
 
 
 class ShopifySource(StoreSource):
-    """One Shopify shop, through the Admin REST API."""
+    """One Shopify shop, through the GraphQL Admin API."""
 
     def __init__(
         self,
@@ -56,6 +55,7 @@ class ShopifySource(StoreSource):
         if monotonic is not None:
             self._client_options["monotonic"] = monotonic
         self._client: ShopifyClient | None = None
+        self.sizes = queries.Sizes()
         self.webhooks = ShopifyWebhooks(connection, settings.model_dump(mode="json"), credentials, clock=self._clock)
 
     def __repr__(self) -> str:
@@ -71,71 +71,158 @@ class ShopifySource(StoreSource):
         if self._client is not None:
             self._client.close()
 
-    # ------------------------------------------------------------------ webhooks
-
     # ------------------------------------------------------------------ polling
 
     def changed_since(self, resource: str, since: datetime) -> Iterator[ChangedRecord]:
         """Records of ``resource`` (orders | customers | refunds) updated at or after ``since``.
 
-        Orders: ``status=any&updated_at_min=...&order=updated_at asc`` with cursor paging. Customers:
-        ``updated_at_min``. Refunds have no list of their own: they come from the changed orders'
-        ``refunds[]``, each with the order's currency, ``taxes_included`` and transactions (for
-        validation); their ``modified_at`` is their creation time (refunds never change).
+        Orders and customers: ``query: "updated_at:>='...'"`` sorted by ``UPDATED_AT``, cursor-paged
+        (``pageInfo { hasNextPage endCursor }``). Refunds have no list of their own: they come from the
+        changed orders, each with the order's currency, ``taxes_included`` and transactions (for
+        validation); their ``modified_at`` is their creation time (refunds never change). Every record
+        is the REST-shaped payload a webhook would deliver (``payloads``).
         """
         since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+        search = f"updated_at:>='{since.isoformat().replace('+00:00', 'Z')}'"
         if resource == "orders":
-            for order in self._changed_orders(since):
+            for node in self._pages("orders", queries.orders_page(self.sizes), self._order_page_cost, search):
+                order = self._complete_order(node)
                 if needs_transactions(order, self.settings.paid_financial_statuses):
-                    order = {**order, "transactions": self._transactions(order["id"])}
+                    order["transactions"] = self._transactions(node["id"])
                 yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
         elif resource == "customers":
-            params = {"updated_at_min": since.isoformat(), "limit": self.settings.page_limit}
-            for page in self.client.pages("customers.json", "customers", params):
-                for customer in page:
-                    yield ChangedRecord(RecordKind.CUSTOMER, str(customer["id"]), modified_at(customer), customer)
+            for node in self._pages("customers", queries.CUSTOMERS_PAGE, queries.customers_page_cost, search):
+                customer = payloads.customer(node)
+                yield ChangedRecord(RecordKind.CUSTOMER, str(customer["id"]), modified_at(customer), customer)
         elif resource == "refunds":
-            for order in self._changed_orders(since):
-                if not order.get("refunds"):
+            document = queries.refund_ids_page(self.sizes)
+            for node in self._pages("orders", document, self._refund_ids_page_cost, search):
+                refunds = node.get("refunds") or []
+                if not refunds:
                     continue
-                transactions = self._transactions(order["id"])
-                for refund in order["refunds"]:
-                    payload = self._with_order_context(refund, order, transactions)
+                if len(refunds) >= self.sizes.refund_ids:
+                    refunds = self._all_refunds(queries.ALL_REFUND_IDS, node["id"])
+                context = self._order_context(node["id"])
+                for summary in refunds:
+                    refund = self._refund(summary["id"], context)
                     yield ChangedRecord(
                         RecordKind.REFUND,
-                        f"{order['id']}:{refund['id']}",
+                        f"{refund['order_id']}:{refund['id']}",
                         refund_modified_at(refund),
-                        payload,
+                        refund,
                     )
         else:
             raise ValueError(f"unknown Shopify resource {resource!r}; expected one of {', '.join(RESOURCES)}")
 
-    def _changed_orders(self, since: datetime) -> Iterator[dict[str, Any]]:
-        params = {
-            "status": "any",
-            "updated_at_min": since.isoformat(),
-            "order": "updated_at asc",
-            "limit": self.settings.page_limit,
-        }
-        for page in self.client.pages("orders.json", "orders", params):
-            yield from page
+    def _order_page_cost(self, first: int) -> int:
+        return queries.orders_page_cost(self.sizes, first)
 
-    def _transactions(self, order_id: Any) -> list[dict[str, Any]]:
-        body = self.client.get_json(f"orders/{int(order_id)}/transactions.json")
-        return list(body.get("transactions") or [])
+    def _refund_ids_page_cost(self, first: int) -> int:
+        return queries.refund_ids_page_cost(self.sizes, first)
+
+    def _pages(self, field: str, document: str, cost: Callable[[int], int], search: str) -> Iterator[dict[str, Any]]:
+        """Every node of the ``field`` connection matching ``search``, page after page.
+
+        A page asks for as many nodes as fit the single-query cost limit (at most ``page_limit``); when
+        Shopify still finds it too costly (its own reckoning may differ), the page is asked for again at
+        half the size.
+        """
+        first = queries.page_size(cost(1) - 2, self.settings.page_limit)
+        after: str | None = None
+        while True:
+            variables = {"first": first, "after": after, "query": search}
+            try:
+                data = self.client.graphql(document, variables, cost=cost(first))
+            except QueryTooCostly:
+                if first == 1:
+                    raise
+                first = max(1, first // 2)
+                log.warning("shopify page too costly; asking for fewer", extra={"shop": self.settings.shop_domain})
+                continue
+            connection = data[field]
+            yield from connection["nodes"]
+            info = connection["pageInfo"]
+            if not info["hasNextPage"]:
+                return
+            after = info["endCursor"]
+
+    def _rest_of(self, owner: str, node_id: str, field: str, connection: dict[str, Any]) -> dict[str, Any]:
+        """``connection`` with every node after its first page (``node(id:)`` follow-ups)."""
+        found = list(connection.get("nodes") or ())
+        info = connection.get("pageInfo") or {}
+        document, cost = queries.more_of(owner, field), queries.more_cost(owner, field)
+        while info.get("hasNextPage"):
+            data = self.client.graphql(document, {"id": node_id, "after": info["endCursor"]}, cost=cost)
+            page = (data.get("node") or {}).get(field) or {}
+            found += page.get("nodes") or ()
+            info = page.get("pageInfo") or {}
+        return {"nodes": found}
+
+    def _complete(self, owner: str, node: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+        node = dict(node)
+        for field in fields:
+            if field in node:
+                node[field] = self._rest_of(owner, node["id"], field, node[field])
+        return node
+
+    def _all_refunds(self, document: str, order_gid: str) -> list[dict[str, Any]]:
+        """An order's refunds when its page showed as many as it asked for: all of them, up to ALL_REFUNDS."""
+        order = self.client.graphql(document, {"id": order_gid})["order"] or {}
+        refunds = list(order.get("refunds") or ())
+        if len(refunds) >= queries.ALL_REFUNDS:
+            raise ReviewError(f"Shopify order {order_gid} has more refunds than one query can list")
+        return refunds
+
+    def _complete_order(self, node: dict[str, Any], transactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        node = self._complete("Order", node, ("lineItems", "shippingLines"))
+        refunds = node.get("refunds") or []
+        if len(refunds) >= self.sizes.refunds:
+            refunds = self._all_refunds(queries.all_refund_summaries(self.sizes), node["id"])
+        node["refunds"] = [self._complete("Refund", r, ("transactions",)) for r in refunds]
+        return payloads.order(node, transactions)
+
+    def _transactions(self, order_gid: str) -> list[dict[str, Any]]:
+        order = self.client.graphql(queries.ORDER_TRANSACTIONS, {"id": order_gid}, cost=queries.ORDER_CONTEXT_COST)
+        if order["order"] is None:
+            raise ReviewError(f"Shopify order {order_gid} does not exist")
+        return self._transactions_of(order["order"])
 
     @staticmethod
-    def _with_order_context(
-        refund: Mapping[str, Any], order: Mapping[str, Any], transactions: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        """A refund with what its mapping needs from the order: currency, taxes_included, transactions."""
+    def _transactions_of(order: Mapping[str, Any]) -> list[dict[str, Any]]:
+        transactions = list(order.get("transactions") or ())
+        if len(transactions) >= queries.TRANSACTIONS:
+            raise ReviewError(f"Shopify order {order['id']} has more transactions than one query can list")
+        order_id = payloads.legacy_id(order["id"])
+        return [payloads.transaction(t, order_id) for t in transactions]
+
+    def _order_context(self, order_gid: str) -> dict[str, Any]:
+        """What a refund is mapped with from its order: currency, taxes_included and the transactions."""
+        data = self.client.graphql(queries.ORDER_CONTEXT, {"id": order_gid}, cost=queries.ORDER_CONTEXT_COST)
+        order = data["order"]
+        if order is None:
+            raise ReviewError(f"Shopify order {order_gid} does not exist")
         return {
-            **refund,
-            "order_id": refund.get("order_id") or order["id"],
-            "currency": order.get("currency"),
-            "taxes_included": bool(order.get("taxes_included")),
-            "order_transactions": transactions,
+            "order_id": payloads.legacy_id(order["id"]),
+            "currency": order.get("currencyCode"),
+            "taxes_included": bool(order.get("taxesIncluded")),
+            "order_transactions": self._transactions_of(order),
         }
+
+    def _refund(self, refund_gid: str, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A refund as ``refunds/create`` delivers it, with its order's context (fetched when not given)."""
+        data = self.client.graphql(
+            queries.refund_by_id(self.sizes), {"id": refund_gid}, cost=queries.refund_by_id_cost(self.sizes)
+        )
+        node = data["refund"]
+        if node is None:
+            raise ReviewError(f"Shopify refund {refund_gid} does not exist")
+        node = self._complete(
+            "Refund", node, ("transactions", "refundLineItems", "refundShippingLines", "orderAdjustments")
+        )
+        refund = payloads.refund(node, payloads.legacy_id(node["order"]["id"]))
+        if context is None:
+            context = self._order_context(node["order"]["id"])
+        return {**refund, **context}
 
     # ------------------------------------------------------------------ fetch
 
@@ -145,33 +232,36 @@ class ShopifySource(StoreSource):
         kind = RecordKind(kind)
         try:
             if kind is RecordKind.ORDER:
-                order = self.client.get_json(f"orders/{int(object_id)}.json")["order"]
-                return {**order, "transactions": self._transactions(object_id)}
+                order_gid = payloads.gid("Order", object_id)
+                data = self.client.graphql(
+                    queries.order_by_id(self.sizes), {"id": order_gid}, cost=1 + queries.order_cost(self.sizes)
+                )
+                if data["order"] is None:
+                    raise ReviewError(f"Shopify order {object_id} does not exist")
+                return self._complete_order(data["order"], self._transactions(order_gid))
             if kind is RecordKind.CUSTOMER:
-                return self.client.get_json(f"customers/{int(object_id)}.json")["customer"]
+                data = self.client.graphql(queries.CUSTOMER_BY_ID, {"id": payloads.gid("Customer", object_id)})
+                if data["customer"] is None:
+                    raise ReviewError(f"Shopify customer {object_id} does not exist")
+                return payloads.customer(data["customer"])
             if kind is RecordKind.REFUND:
                 order_id, _, refund_id = object_id.partition(":")
-                refund = self.client.get_json(f"orders/{int(order_id)}/refunds/{int(refund_id)}.json")["refund"]
-                return self._refund_context(refund)
+                refund = self._refund(payloads.gid("Refund", refund_id))
+                if refund["order_id"] != int(order_id):
+                    raise ReviewError(
+                        f"Shopify refund {refund_id} belongs to order {refund['order_id']}, not {order_id}"
+                    )
+                return refund
         except ValueError:
             raise ReviewError(f"malformed Shopify {kind} id {object_id!r}") from None
-        except ShopifyError as exc:
-            if exc.status == 404:
-                raise ReviewError(f"Shopify {kind} {object_id} does not exist (HTTP 404)") from None
-            raise
         raise ReviewError(f"Shopify has no {kind} records")
-
-    def _refund_context(self, refund: Mapping[str, Any]) -> dict[str, Any]:
-        order_id = int(refund["order_id"])
-        order = self.client.get_json(f"orders/{order_id}.json", {"fields": "id,currency,taxes_included"})["order"]
-        return self._with_order_context(refund, order, self._transactions(order_id))
 
     # ------------------------------------------------------------------ mapping
 
     def to_order(self, payload: dict[str, Any]) -> Order:
         """Map an order; split-tender or gift-card orders get their transactions fetched first."""
         if "transactions" not in payload and needs_transactions(payload, self.settings.paid_financial_statuses):
-            payload = {**payload, "transactions": self._transactions(payload["id"])}
+            payload = {**payload, "transactions": self._transactions(payloads.gid("Order", payload["id"]))}
         return mapping.to_order(payload, self.settings.paid_financial_statuses)
 
     def to_refund(self, payload: dict[str, Any]) -> Refund:
@@ -180,7 +270,7 @@ class ShopifySource(StoreSource):
         A mismatch raises ``ReviewError``: the refund goes to review, not to the ledger.
         """
         if "order_transactions" not in payload:
-            payload = self._refund_context(payload)
+            payload = {**payload, **self._order_context(payloads.gid("Order", payload["order_id"]))}
         return mapping.to_refund(payload, False if self.settings.refund_subtotals == "tax_exclusive" else None)
 
     def to_customer(self, payload: dict[str, Any]) -> Customer:
@@ -194,28 +284,76 @@ class ShopifySource(StoreSource):
     # ------------------------------------------------------------------ keeper
 
     def ensure_webhooks(self, delivery_url: str) -> list[WebhookStatus]:
-        """Every configured topic has a subscription to ``delivery_url``; missing ones are created.
+        """Every configured topic has a subscription to ``delivery_url`` that delivers whole JSON payloads.
 
-        Shopify deletes (rather than disables) subscriptions whose deliveries keep failing, so there
-        is nothing to re-enable: absent → POST ("created"), present → "ok".
+        Shopify deletes (rather than disables) subscriptions whose deliveries keep failing, so there is
+        nothing to re-enable: absent → ``webhookSubscriptionCreate`` ("created"); present but delivering
+        XML or trimmed payloads (``includeFields`` / ``filter``, which would leave out what the mapper
+        reads) → ``webhookSubscriptionUpdate`` ("updated"); present as it should be → "ok".
         """
         delivery_url = self.settings.webhook_address(delivery_url)  # the EventBridge source ARN when so configured
-        hooks = [h for page in self.client.pages("webhooks.json", "webhooks", {"limit": 250}) for h in page]
-        ours = {str(h.get("topic")): h for h in hooks if _same_url(str(h.get("address") or ""), delivery_url)}
+        ours: dict[str, dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            data = self.client.graphql(
+                queries.WEBHOOKS_PAGE,
+                {"first": self.sizes.webhooks, "after": after},
+                cost=queries.connection_cost(self.sizes.webhooks, 1),
+            )
+            connection = data["webhookSubscriptions"]
+            for hook in connection["nodes"]:
+                if _same_url(str(hook.get("uri") or ""), delivery_url):
+                    ours.setdefault(webhook_topic(str(hook["topic"])), hook)
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["pageInfo"]["endCursor"]
+        wanted = {"uri": delivery_url, "format": "JSON"}
         results: list[WebhookStatus] = []
         for topic in self.settings.webhook_topics:
             hook = ours.get(topic)
-            if hook is not None:
-                results.append(WebhookStatus(topic, str(hook["id"]), "active", "ok"))
+            if (
+                hook is not None
+                and hook.get("format") == "JSON"
+                and not hook.get("includeFields")
+                and not hook.get("filter")
+            ):
+                results.append(WebhookStatus(topic, str(payloads.legacy_id(hook["id"])), "active", "ok"))
                 continue
-            body = {"webhook": {"topic": topic, "address": delivery_url, "format": "json"}}
-            created = self.client.send_json("POST", "webhooks.json", body)["webhook"]
+            if hook is None:
+                variables = {"topic": graphql_topic(topic), "subscription": wanted}
+                done = self._subscription(queries.WEBHOOK_CREATE, "webhookSubscriptionCreate", variables)
+                action = "created"
+            else:
+                variables = {"id": hook["id"], "subscription": {**wanted, "includeFields": [], "filter": ""}}
+                done = self._subscription(queries.WEBHOOK_UPDATE, "webhookSubscriptionUpdate", variables)
+                action = "updated"
+            hook_id = str(payloads.legacy_id(done["id"]))
             log.warning(
-                "shopify webhook created",
-                extra={"connection": self.connection, "topic": topic, "hook_id": created.get("id")},
+                f"shopify webhook {action}", extra={"connection": self.connection, "topic": topic, "hook_id": hook_id}
             )
-            results.append(WebhookStatus(topic, str(created.get("id")), "active", "created"))
+            results.append(WebhookStatus(topic, hook_id, "active", action))
         return results
+
+    def _subscription(self, document: str, field: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        result = self.client.graphql(document, variables, cost=queries.MUTATION_COST)[field] or {}
+        problems = [str(e.get("message")) for e in result.get("userErrors") or ()]
+        if problems or not result.get("webhookSubscription"):
+            raise ShopifyError(
+                f"Shopify shop {self.settings.shop_domain} refused {field}: {'; '.join(problems) or 'no subscription'}",
+                status=200,
+            )
+        return result["webhookSubscription"]
+
+
+def graphql_topic(topic: str) -> str:
+    """``orders/create`` → ``ORDERS_CREATE`` (``WebhookSubscriptionTopic``)."""
+    return topic.replace("/", "_").upper()
+
+
+def webhook_topic(topic: str) -> str:
+    """``ORDERS_CREATE`` → ``orders/create`` (how deliveries name it in ``X-Shopify-Topic``)."""
+    resource, _, event = topic.lower().partition("_")
+    return f"{resource}/{event}"
 
 
 def _same_url(a: str, b: str) -> bool:
