@@ -1,22 +1,22 @@
-"""A faithful Shopify Admin REST simulator: a WSGI app over a thread-safe ``ShopifyState``.
+"""A faithful Shopify simulator: the GraphQL Admin API, OAuth tokens and webhook deliveries, a WSGI app
+over a thread-safe ``ShopifyState``.
 
 What it reproduces (see reference/storefronts.md §3):
 
-- ``/admin/api/{version}/`` resources in REST shapes, wrapped as Shopify wraps them
-  (``{"orders": [...]}``, ``{"order": {...}}``): orders (money as strings, ISO dates with the
-  shop's UTC offset, ``taxes_included`` true and false with per-line and per-shipping tax
+- ``POST /admin/api/{version}/graphql.json``: the GraphQL Admin API over Shopify's published schema,
+  with calculated query cost, the per-shop cost bucket, ``THROTTLED`` and ``MAX_COST_EXCEEDED``
+  (``sandbox.shopify_graphql``). The REST Admin API is legacy and not served: a REST Admin call is
+  counted (``rest_admin_calls``) and answered 404.
+- The records behind it in the REST shapes the webhooks deliver: orders (money as strings, ISO dates
+  with the shop's UTC offset, ``taxes_included`` true and false with per-line and per-shipping tax
   allocations computed on the discounted price, ``discount_codes`` and ``discount_allocations``,
   ``financial_status``), transactions (authorization/capture/sale/refund with ``parent_id``),
   refunds (``refund_line_items``, ``refund_shipping_lines``, ``order_adjustments``,
   ``transactions``; refunded shipping in both places, as Shopify's 2025-10 example shows, and as
-  ``shipping_refund`` adjustments only in an order's ``refunds``), customers and webhooks.
+  ``shipping_refund`` adjustments only in an order's ``refunds``), customers and webhook subscriptions.
 - Every order, refund, transaction and customer it serves and every webhook it delivers is checked
   first against Shopify's published material (``sandbox.shopify_contract``, ``tests/contracts/shopify``);
-  a difference is a 500 naming it (a delivery raises ``ContractViolation``).
-- Cursor paging: ``Link: <...?limit=N&page_info=...>; rel="next"`` (and ``rel="previous"``);
-  ``page_info`` is opaque, carries the filters, and only ``limit``/``fields`` may accompany it.
-- The REST leaky bucket: ``X-Shopify-Shop-Api-Call-Limit: used/size`` on every answer, leaking
-  ``leak_rate`` calls per second; a call into a full bucket is 429 with ``Retry-After``.
+  a difference is an error naming it (a delivery raises ``ContractViolation``).
 - Tokens: ``X-Shopify-Access-Token``; static tokens; expiring tokens with a lifetime (401 after
   it); ``POST /admin/oauth/access_token`` with the refresh-token grant (JSON; the refresh token
   rotates and the previous one stays valid until the new one is used) and the client-credentials
@@ -26,8 +26,9 @@ What it reproduces (see reference/storefronts.md §3):
   consecutive failed deliveries. A subscription to a partner event source ARN of the app (``app_id``)
   delivers the partner event to ``eventbridge`` instead (``sandbox.shopify_eventbridge``).
 
-Knobs for tests: ``force_429_next(n)``, ``drop_next_delivery`` / ``duplicate_next_delivery``
-(counts), ``add_refund(..., mismatch=...)``, ``expire_token()``, ``bucket_size`` / ``leak_rate``.
+Knobs for tests: ``plan`` / ``restore_rate`` / ``bucket_size`` (the query-cost bucket), ``force_throttle``
+(count), ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts), ``add_refund(..., mismatch=...)``,
+``expire_token()``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import copy
 import hashlib
 import hmac
 import json
-import math
 import random
 import secrets
 import threading
@@ -48,15 +48,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlencode
 
 import requests
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.shopify_contract import ContractViolation, check, check_delivery
-from sandbox.shopify_eventbridge import address_problem, is_eventbridge_address, partner_event
+from sandbox import shopify_graphql
+from sandbox.shopify_contract import ContractViolation, check_delivery
+from sandbox.shopify_eventbridge import is_eventbridge_address, partner_event
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -105,10 +105,6 @@ def _money_set(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"shop_money": money, "presentment_money": dict(money)}
 
 
-def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 @dataclass
 class Subscription:
     id: int
@@ -120,6 +116,8 @@ class Subscription:
     api_version: str = "2025-10"
     failures: int = 0
     name: str = ""
+    include_fields: list[str] = field(default_factory=list)
+    filter: str | None = None
 
 
 @dataclass
@@ -160,8 +158,9 @@ class ShopifyState:
         api_version: str = "2025-10",
         currency: str = "USD",
         utc_offset: timedelta = timedelta(hours=-4),
-        bucket_size: int = 40,
-        leak_rate: float = 2.0,
+        plan: str = "standard",
+        restore_rate: float | None = None,
+        bucket_size: float | None = None,
         token_lifetime: int = 3600,
         client_credentials_lifetime: int = 86399,
         max_failures: int = 8,
@@ -178,8 +177,14 @@ class ShopifyState:
         self.api_version = api_version
         self.currency = currency
         self.tz = timezone(utc_offset)
-        self.bucket_size = bucket_size
-        self.leak_rate = leak_rate
+        limits = shopify_graphql.cost_rules()["plans"][plan]
+        self.cost_bucket = shopify_graphql.CostBucket(
+            float(bucket_size or limits["maximumAvailable"]), float(restore_rate or limits["restoreRate"]), monotonic
+        )
+        #: (operation, requested cost, actual cost or None when refused) of every GraphQL query answered
+        self.graphql_costs: list[tuple[str, int, int | None]] = []
+        self.force_throttle = 0
+        self.rest_admin_calls = 0
         self.token_lifetime = token_lifetime
         self.client_credentials_lifetime = client_credentials_lifetime
         self.max_failures = max_failures
@@ -201,9 +206,6 @@ class ShopifyState:
         #: The app's numeric id (in its EventBridge ARNs) and the AWS side of those ARNs: (ARN, partner event) → put.
         self.app_id = str(10**8 + secrets.randbelow(9 * 10**8))  # not from _rng: seeded runs keep their ids
         self.eventbridge: Callable[[str, dict[str, Any]], Any] | None = None
-        self._forced_429: list[str] = []
-        self._bucket_level = 0.0
-        self._bucket_at = monotonic()
         self._ids = 5_000_000_000_000
         self._order_number = 1000
 
@@ -290,31 +292,6 @@ class ShopifyState:
                     "scope": "read_orders,read_customers",
                 }
             return 400, {"error": "unsupported_grant_type"}
-
-    # ------------------------------------------------------------- leaky bucket
-
-    def force_429_next(self, n: int, retry_after: str = "1.0") -> None:
-        """The next ``n`` API calls answer 429 with ``Retry-After: retry_after``."""
-        with self.lock:
-            self._forced_429.extend([retry_after] * n)
-
-    def take_call(self) -> tuple[bool, str]:
-        """Admit one call into the bucket: (admitted, header or Retry-After value)."""
-        with self.lock:
-            if self._forced_429:
-                return False, self._forced_429.pop(0)
-            now = self.monotonic()
-            self._bucket_level = max(0.0, self._bucket_level - (now - self._bucket_at) * self.leak_rate)
-            self._bucket_at = now
-            if self._bucket_level + 1 > self.bucket_size:
-                wait = (self._bucket_level + 1 - self.bucket_size) / self.leak_rate
-                return False, f"{math.ceil(wait * 10) / 10:.1f}"
-            self._bucket_level += 1
-            return True, f"{math.ceil(self._bucket_level)}/{self.bucket_size}"
-
-    def bucket_level(self) -> float:
-        with self.lock:
-            return max(0.0, self._bucket_level - (self.monotonic() - self._bucket_at) * self.leak_rate)
 
     # ------------------------------------------------------------- customers
 
@@ -1070,20 +1047,6 @@ class ShopifyState:
             self.deliveries.append(record)
         return record
 
-    def subscription_json(self, hook: Subscription) -> dict[str, Any]:
-        return {
-            "id": hook.id,
-            "address": hook.address,
-            "topic": hook.topic,
-            "created_at": hook.created_at,
-            "updated_at": hook.updated_at,
-            "format": hook.format,
-            "fields": [],
-            "metafield_namespaces": [],
-            "api_version": hook.api_version,
-            "private_metafield_namespaces": [],
-        }
-
     # ------------------------------------------------------------- REST representations
 
     def order_json(self, order_id: int) -> dict[str, Any]:
@@ -1103,25 +1066,8 @@ def _json(payload: Any, status: int = 200, headers: Mapping[str, str] | None = N
     return Response(json.dumps(payload), status=status, headers=dict(headers or {}), mimetype="application/json")
 
 
-def _errors(status: int, errors: Any, headers: Mapping[str, str] | None = None) -> Response:
-    return _json({"errors": errors}, status, headers)
-
-
-def _encode_cursor(data: Mapping[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(value: str) -> dict[str, Any] | None:
-    try:
-        padded = value + "=" * (-len(value) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-SORTS = {"updated_at": "updated_at", "created_at": "created_at", "id": "id", "processed_at": "processed_at"}
-PAGE_FILTERS = {"limit", "fields", "page_info"}
+def _errors(status: int, errors: Any) -> Response:
+    return _json({"errors": errors}, status)
 
 
 class ShopifyApp:
@@ -1129,20 +1075,11 @@ class ShopifyApp:
 
     def __init__(self, state: ShopifyState) -> None:
         self.state = state
-        v = "/admin/api/<version>"
         self.urls = Map(
             [
                 Rule("/admin/oauth/access_token", endpoint="token", methods=["POST"]),
-                Rule(f"{v}/orders.json", endpoint="orders", methods=["GET"]),
-                Rule(f"{v}/orders/count.json", endpoint="orders_count", methods=["GET"]),
-                Rule(f"{v}/orders/<int:oid>.json", endpoint="order", methods=["GET"]),
-                Rule(f"{v}/orders/<int:oid>/transactions.json", endpoint="transactions", methods=["GET"]),
-                Rule(f"{v}/orders/<int:oid>/refunds.json", endpoint="refunds", methods=["GET"]),
-                Rule(f"{v}/orders/<int:oid>/refunds/<int:rid>.json", endpoint="refund", methods=["GET"]),
-                Rule(f"{v}/customers.json", endpoint="customers", methods=["GET"]),
-                Rule(f"{v}/customers/<int:cid>.json", endpoint="customer", methods=["GET"]),
-                Rule(f"{v}/webhooks.json", endpoint="webhooks", methods=["GET", "POST"]),
-                Rule(f"{v}/webhooks/<int:wid>.json", endpoint="webhook", methods=["GET", "DELETE"]),
+                Rule("/admin/api/<version>/graphql.json", endpoint="graphql", methods=["POST"]),
+                Rule("/admin/api/<version>/<path:rest>", endpoint="rest_admin"),
             ]
         )
 
@@ -1165,23 +1102,23 @@ class ShopifyApp:
             return _errors(exc.code or 400, exc.description)
         if endpoint == "token":
             return self.do_token(request)
-        if args.pop("version") != self.state.api_version:
+        if endpoint == "rest_admin":
+            with self.state.lock:
+                self.state.rest_admin_calls += 1
+            return _errors(404, "Not Found: this shop serves the Admin API over GraphQL only")
+        if args["version"] != self.state.api_version:
             return _errors(404, "Not Found")
         if not self.state.check_token(request.headers.get("X-Shopify-Access-Token")):
             return _errors(401, INVALID_TOKEN)
-        admitted, value = self.state.take_call()
-        if not admitted:
-            return _errors(
-                429,
-                "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.",
-                {"Retry-After": value},
-            )
         try:
-            response = getattr(self, f"do_{endpoint}")(request, **args)
+            body = json.loads(request.get_data() or b"null")
+        except ValueError:
+            return _errors(400, "Invalid JSON in request body")
+        try:
+            answer = shopify_graphql.run(self.state, body)
         except ContractViolation as drift:
             return _errors(500, str(drift))
-        response.headers["X-Shopify-Shop-Api-Call-Limit"] = value
-        response.headers["X-Shopify-API-Version"] = self.state.api_version
+        response = _json(answer)
         response.headers["X-Request-Id"] = str(uuid.uuid4())
         return response
 
@@ -1200,238 +1137,7 @@ class ShopifyApp:
         status, body = self.state.grant({k: str(v) for k, v in form.items()})
         return _json(body, status)
 
-    # ------------------------------------------------------------- paging
-
-    def _page(
-        self,
-        request: Request,
-        key: str,
-        records: Callable[[Mapping[str, str]], list[dict[str, Any]]],
-        default_sort: str = "id asc",
-    ) -> Response:
-        args = {k: v for k, v in request.args.items()}
-        try:
-            limit = int(args.get("limit", "50"))
-        except ValueError:
-            return _errors(400, {"limit": "Invalid limit"})
-        if not 1 <= limit <= 250:
-            return _errors(400, {"limit": "must be between 1 and 250"})
-        cursor = None
-        if "page_info" in args:
-            extra = set(args) - PAGE_FILTERS
-            if extra:
-                return _errors(400, {"page_info": f"cannot be combined with {', '.join(sorted(extra))}"})
-            cursor = _decode_cursor(args["page_info"])
-            if cursor is None:
-                return _errors(400, {"page_info": "Invalid value."})
-            filters = cursor["filters"]
-        else:
-            filters = {k: v for k, v in args.items() if k not in PAGE_FILTERS}
-        sort_field, _, direction = (filters.get("order") or default_sort).partition(" ")
-        if sort_field not in SORTS or direction.lower() not in ("asc", "desc", ""):
-            return _errors(400, {"order": "Invalid value"})
-        descending = direction.lower() == "desc"
-        with self.state.lock:
-            try:
-                items = records(filters)
-            except ValueError as exc:
-                return _errors(400, str(exc))
-
-        def key_of(item: dict[str, Any]) -> tuple[str, int]:
-            value = item[sort_field]
-            return (_parse(value).isoformat() if sort_field != "id" else f"{value:020d}", item["id"])
-
-        items.sort(key=key_of, reverse=descending)
-        if cursor is not None:
-            last = tuple(cursor["last"])
-            if cursor.get("dir") == "prev":
-                before = [i for i in items if (key_of(i) < last) != descending and key_of(i) != last]
-                page = before[-limit:]
-            else:
-                after = [i for i in items if (key_of(i) > last) != descending and key_of(i) != last]
-                page = after[:limit]
-        else:
-            page = items[:limit]
-        links = []
-        base = request.base_url
-        if page:
-            idx_last = items.index(page[-1])
-            idx_first = items.index(page[0])
-            if idx_last + 1 < len(items):
-                info = _encode_cursor({"filters": filters, "last": list(key_of(page[-1])), "dir": "next"})
-                links.append(f'<{base}?{urlencode({"limit": limit, "page_info": info})}>; rel="next"')
-            if idx_first > 0:
-                info = _encode_cursor({"filters": filters, "last": list(key_of(page[0])), "dir": "prev"})
-                links.insert(0, f'<{base}?{urlencode({"limit": limit, "page_info": info})}>; rel="previous"')
-        fields = args.get("fields")
-        body = [_only(i, fields) for i in page]
-        headers = {"Link": ", ".join(links)} if links else {}
-        return _json({key: body}, 200, headers)
-
-    # ------------------------------------------------------------- resources
-
-    def _order_filter(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
-        status = filters.get("status", "open")
-        if status not in ("open", "closed", "cancelled", "any"):
-            raise ValueError("status: Invalid value")
-        out = []
-        bounds = {k: _parse(filters[k]) for k in _DATE_FILTERS if filters.get(k)}
-        since_id = int(filters.get("since_id") or 0)
-        ids = {int(x) for x in filters["ids"].split(",")} if filters.get("ids") else None
-        for order in self.state.orders.values():
-            if status == "open" and (order["closed_at"] or order["cancelled_at"]):
-                continue
-            if status == "closed" and not order["closed_at"]:
-                continue
-            if status == "cancelled" and not order["cancelled_at"]:
-                continue
-            if filters.get("financial_status") not in (None, "", "any") and (
-                order["financial_status"] != filters["financial_status"]
-            ):
-                continue
-            if order["id"] <= since_id or (ids is not None and order["id"] not in ids):
-                continue
-            if not _within(order, bounds):
-                continue
-            out.append(self.state.order_json(order["id"]))
-        check("order", out)
-        return out
-
-    def do_orders(self, request: Request) -> Response:
-        return self._page(request, "orders", self._order_filter)
-
-    def do_orders_count(self, request: Request) -> Response:
-        with self.state.lock:
-            try:
-                count = len(self._order_filter(dict(request.args.items())))
-            except ValueError as exc:
-                return _errors(400, str(exc))
-        return _json({"count": count})
-
-    def do_order(self, request: Request, oid: int) -> Response:
-        with self.state.lock:
-            if oid not in self.state.orders:
-                return _errors(404, "Not Found")
-            order = self.state.order_json(oid)
-            check("order", [order])
-            return _json({"order": _only(order, request.args.get("fields"))})
-
-    def do_transactions(self, request: Request, oid: int) -> Response:
-        with self.state.lock:
-            if oid not in self.state.orders:
-                return _errors(404, "Not Found")
-            transactions = copy.deepcopy(self.state.transactions.get(oid, []))
-            check("transaction", transactions)
-            return _json({"transactions": transactions})
-
-    def do_refunds(self, request: Request, oid: int) -> Response:
-        with self.state.lock:
-            if oid not in self.state.orders:
-                return _errors(404, "Not Found")
-            refunds = copy.deepcopy(self.state.orders[oid]["refunds"])
-            check("refund", refunds)
-            return _json({"refunds": refunds})
-
-    def do_refund(self, request: Request, oid: int, rid: int) -> Response:
-        with self.state.lock:
-            order = self.state.orders.get(oid)
-            refund = next((r for r in (order or {}).get("refunds", []) if r["id"] == rid), None)
-            if refund is None:
-                return _errors(404, "Not Found")
-            check("refund", [refund])
-            return _json({"refund": copy.deepcopy(refund)})
-
-    def _customer_filter(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
-        bounds = {k: _parse(filters[k]) for k in _DATE_FILTERS if filters.get(k)}
-        since_id = int(filters.get("since_id") or 0)
-        out = [copy.deepcopy(c) for c in self.state.customers.values() if c["id"] > since_id and _within(c, bounds)]
-        check("customer", out)
-        return out
-
-    def do_customers(self, request: Request) -> Response:
-        return self._page(request, "customers", self._customer_filter)
-
-    def do_customer(self, request: Request, cid: int) -> Response:
-        with self.state.lock:
-            if cid not in self.state.customers:
-                return _errors(404, "Not Found")
-            customer = copy.deepcopy(self.state.customers[cid])
-            check("customer", [customer])
-            return _json({"customer": customer})
-
-    def do_webhooks(self, request: Request) -> Response:
-        state = self.state
-        if request.method == "POST":
-            try:
-                body = json.loads(request.get_data() or b"{}")
-                hook = body["webhook"]
-                topic, address = str(hook["topic"]), str(hook["address"])
-            except (ValueError, KeyError, TypeError):
-                return _errors(400, {"webhook": "Required parameter missing or invalid"})
-            if topic not in TOPICS:
-                return _errors(422, {"topic": ["Invalid topic specified."]})
-            if is_eventbridge_address(address):
-                problem = address_problem(address, state.app_id)
-                if problem:
-                    return _errors(422, {"address": [problem]})
-            elif not address.startswith(("https://", "http://")):
-                return _errors(422, {"address": ["is invalid"]})
-            with state.lock:
-                if any(h.topic == topic and h.address == address for h in state.subscriptions.values()):
-                    return _errors(422, {"address": ["for this topic has already been taken"]})
-                created = state.create_subscription(topic, address)
-                return _json({"webhook": state.subscription_json(created)}, 201)
-
-        def select(filters: Mapping[str, str]) -> list[dict[str, Any]]:
-            hooks = state.subscriptions.values()
-            return [
-                state.subscription_json(h)
-                for h in hooks
-                if filters.get("topic") in (None, h.topic) and filters.get("address") in (None, h.address)
-            ]
-
-        return self._page(request, "webhooks", select)
-
-    def do_webhook(self, request: Request, wid: int) -> Response:
-        with self.state.lock:
-            hook = self.state.subscriptions.get(wid)
-            if hook is None:
-                return _errors(404, "Not Found")
-            if request.method == "DELETE":
-                del self.state.subscriptions[wid]
-                return _json({})
-            return _json({"webhook": self.state.subscription_json(hook)})
-
-
-_DATE_FILTERS = ("updated_at_min", "updated_at_max", "created_at_min", "created_at_max")
-
-
-def _within(record: Mapping[str, Any], bounds: Mapping[str, datetime]) -> bool:
-    for name, bound in bounds.items():
-        field_name, _, side = name.rpartition("_")
-        value = _parse(record[field_name])
-        if (side == "min" and value < bound) or (side == "max" and value > bound):
-            return False
-    return True
-
-
-def _only(record: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    if not fields:
-        return record
-    wanted = {f.strip() for f in fields.split(",") if f.strip()}
-    return {k: v for k, v in record.items() if k in wanted}
-
 
 def create_app(state: ShopifyState) -> ShopifyApp:
     """The WSGI app serving ``state`` (use ``sandbox.runner.serve`` to put it on a port)."""
     return ShopifyApp(state)
-
-
-def parse_link_header(value: str) -> dict[str, dict[str, list[str]]]:
-    """``Link`` header → {rel: query params}; a test helper."""
-    out = {}
-    for part in value.split(","):
-        url, _, rel = part.partition(";")
-        query = url.strip().strip("<>").partition("?")[2]
-        out[rel.strip().removeprefix('rel="').rstrip('"')] = parse_qs(query)
-    return out

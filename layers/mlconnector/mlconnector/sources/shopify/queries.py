@@ -98,7 +98,7 @@ def order_fields(sizes: Sizes) -> str:
 
 def order_cost(sizes: Sizes) -> int:
     """The requested cost of one node of ``order_fields``."""
-    own = 1 + 6 * MONEY_COST + (CUSTOMER_COST + 1) + 1 + 1  # six money bags, customer + address, two addresses
+    own = 1 + 6 * MONEY_COST + CUSTOMER_COST + 2  # six money bags, the customer (with its address), two addresses
     refund = 1 + connection_cost(sizes.refund_transactions, REFUND_TRANSACTION_SUMMARY_COST)
     return (
         own
