@@ -173,7 +173,8 @@ def _start_bigcommerce() -> StoreSandbox:
 def _start_shopify() -> StoreSandbox:
     from sandbox.shopify import ShopifyState, create_app
 
-    state = ShopifyState(shop_domain="local-shop.myshopify.com", bucket_size=80, leak_rate=40.0)
+    # A Shopify Plus shop's query-cost bucket (20000 points, 1000 a second): the poll is paced by it as by a real one.
+    state = ShopifyState(shop_domain="local-shop.myshopify.com", plan="plus")
     server = serve(create_app(state))
     token = state.add_static_token()
 

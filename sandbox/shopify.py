@@ -27,7 +27,7 @@ What it reproduces (see reference/storefronts.md §3):
   delivers the partner event to ``eventbridge`` instead (``sandbox.shopify_eventbridge``).
 
 Knobs for tests: ``plan`` / ``restore_rate`` / ``bucket_size`` (the query-cost bucket), ``force_throttle``
-(count), ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts), ``add_refund(..., mismatch=...)``,
+(count), ``max_query_cost``, ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts), ``add_refund(..., mismatch=...)``,
 ``expire_token()``.
 """
 
@@ -184,6 +184,8 @@ class ShopifyState:
         #: (operation, requested cost, actual cost or None when refused) of every GraphQL query answered
         self.graphql_costs: list[tuple[str, int, int | None]] = []
         self.force_throttle = 0
+        #: Shopify's single-query limit; lower it to act as a Shopify whose reckoning of a query exceeds the adapter's
+        self.max_query_cost = int(shopify_graphql.cost_rules()["single_query_max_cost"])
         self.rest_admin_calls = 0
         self.token_lifetime = token_lifetime
         self.client_credentials_lifetime = client_credentials_lifetime

@@ -832,17 +832,17 @@ def run(state: ShopifyState, body: Any) -> dict[str, Any]:
     with state.lock:
         bucket = state.cost_bucket
         bucket.refill()
-        if requested > rules["single_query_max_cost"]:
+        if requested > state.max_query_cost:
             state.graphql_costs.append((_name(operation), requested, None))
             return {
                 "errors": [
                     {
                         "message": f"Query cost is {requested}, which exceeds the single query max cost limit "
-                        f"({rules['single_query_max_cost']}).",
+                        f"({state.max_query_cost}).",
                         "extensions": {
                             "code": rules["errors"]["max_cost_exceeded"],
                             "cost": requested,
-                            "maxCost": rules["single_query_max_cost"],
+                            "maxCost": state.max_query_cost,
                         },
                     }
                 ]

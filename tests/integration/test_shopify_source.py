@@ -1,4 +1,4 @@
-"""The Shopify adapter over real HTTP against the sandbox shop (and moto for Secrets Manager)."""
+"""The Shopify adapter over real HTTP against the sandbox shop's GraphQL Admin API (and moto for Secrets Manager)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -18,7 +17,7 @@ from mlconnector.envelope import RecordKind
 from mlconnector.errors import AuthError, ReviewError
 from mlconnector.http import RetryPolicy
 from mlconnector.sources.base import WebhookRejected
-from mlconnector.sources.shopify import webhooks
+from mlconnector.sources.shopify import queries, webhooks
 from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.source import ShopifySource
 from sandbox.runner import RunningServer, serve
@@ -62,7 +61,7 @@ def start(state: ShopifyState) -> RunningServer:
 
 @pytest.fixture
 def shop(clock: Clock) -> Iterator[tuple[ShopifyState, RunningServer]]:
-    state = ShopifyState(shop_domain=SHOP, clock=clock, bucket_size=1000, leak_rate=100.0)
+    state = ShopifyState(shop_domain=SHOP, clock=clock, plan="plus")
     server = start(state)
     yield state, server
     server.stop()
@@ -92,7 +91,12 @@ def source_for(
 # ---------------------------------------------------------------- paging
 
 
-def test_link_pagination_over_600_orders_loses_none(shop, clock) -> None:
+def pages_of(state: ShopifyState, operation: str) -> list[tuple[int, int | None]]:
+    """(requested, actual) cost of every ``operation`` query the shop answered."""
+    return [(requested, actual) for name, requested, actual in state.graphql_costs if name == operation]
+
+
+def test_cursor_pages_over_600_orders_lose_none_and_stay_under_the_query_cost_limit(shop, clock) -> None:
     state, server = shop
     generated = state.generate_orders(600, seed=3, end=clock.now)
     source = source_for(server, {"access_token": state.add_static_token()}, clock=clock)
@@ -101,18 +105,34 @@ def test_link_pagination_over_600_orders_loses_none(shop, clock) -> None:
     assert sorted(r.object_id for r in records) == sorted(str(o["id"]) for o in generated)
     assert len({r.object_id for r in records}) == 600
     stamps = [r.modified_at for r in records]
-    assert stamps == sorted(stamps)
-    listing = [path for method, path, status in state.requests if "/orders.json" in path]
-    assert len(listing) == 3
-    first, *rest = (parse_qs(urlsplit(p).query) for p in listing)
-    assert first["status"] == ["any"] and first["order"] == ["updated_at asc"] and first["limit"] == ["250"]
-    assert first["updated_at_min"] == [since.isoformat()]
-    assert all(set(q) == {"limit", "page_info"} for q in rest)
-    for record in records:  # every listed order maps, split tenders came with their transactions
+    assert stamps == sorted(stamps)  # sortKey: UPDATED_AT
+    per_page = queries.page_size(queries.order_cost(source.sizes), 250)
+    pages = pages_of(state, "OrdersPage")
+    assert len(pages) == -(-600 // per_page)
+    assert all(requested <= queries.MAX_QUERY_COST and actual is not None for requested, actual in pages)
+    assert {requested for requested, _ in pages[:-1]} == {queries.orders_page_cost(source.sizes, per_page)}
+    assert state.rest_admin_calls == 0
+    for record in records:  # every listed order maps; split tenders came with their transactions
         source.to_order(record.payload)
 
 
-def test_updated_at_min_filters_and_customers_are_polled(shop, clock) -> None:
+def test_an_order_longer_than_its_page_is_read_whole(shop, clock) -> None:
+    """Nested connections report hasNextPage: the rest of the order comes from node(id:) follow-ups."""
+    state, server = shop
+    lines = [{"sku": f"SKU-{i}", "price": "2.00", "quantity": 1} for i in range(23)]
+    order = state.create_order(line_items=lines, email="bulk@example.com", deliver=False)
+    for i in range(4):
+        state.add_refund(order["id"], lines=[(order["line_items"][i]["id"], 1)], deliver=False)
+    source = source_for(server, {"access_token": state.add_static_token()}, clock=clock)
+    (record,) = source.changed_since("orders", clock.now - timedelta(days=1))
+    assert [li["id"] for li in record.payload["line_items"]] == [li["id"] for li in order["line_items"]]
+    assert len(record.payload["refunds"]) == 4
+    mapped = source.to_order(record.payload)
+    assert mapped.total == Decimal(order["total_price"]) and len(mapped.lines) == 23 and len(mapped.refunds) == 4
+    assert len(pages_of(state, "More")) == 1 and len(pages_of(state, "OrderRefunds")) == 1
+
+
+def test_updated_at_filters_and_customers_are_polled(shop, clock) -> None:
     state, server = shop
     state.generate_orders(20, seed=5, end=clock.now - timedelta(days=2), span_days=5)
     clock.advance(60)
@@ -140,44 +160,54 @@ def test_polled_refunds_carry_what_validation_needs(shop, clock) -> None:
         refund = source.to_refund(record.payload)
         assert record.kind is RecordKind.REFUND and refund.amount > 0
         assert record.modified_at.isoformat() == webhooks.refund_version(record.payload)
+    assert all(requested <= queries.MAX_QUERY_COST for _, requested, _ in state.graphql_costs)
 
 
 # ---------------------------------------------------------------- rate limits
 
 
-def test_429_retry_after_is_honoured(shop, clock) -> None:
+def test_throttled_queries_are_sent_again_once_the_bucket_has_refilled(shop, clock) -> None:
     state, server = shop
     state.add_customer(email="a@example.com", deliver=False)
     sleeps = Sleeps()
     source = source_for(server, {"access_token": state.add_static_token()}, clock=clock, sleep=sleeps)
-    state.force_429_next(2, retry_after="0.3")
+    state.force_throttle = 2
     customers = list(source.changed_since("customers", clock.now - timedelta(days=1)))
     assert len(customers) == 1
-    assert sleeps.calls.count(0.3) == 2
-    assert [s for _, _, s in state.requests] == [429, 429, 200]
+    assert [actual for _, _, actual in state.graphql_costs] == [None, None, 2 + 2]
+    assert len(sleeps.calls) == 2 and all(0 < s <= 1 for s in sleeps.calls)
 
 
-def test_call_limit_near_max_slows_down_instead_of_hitting_429(clock) -> None:
-    state = ShopifyState(shop_domain=SHOP, clock=clock, bucket_size=10, leak_rate=20.0)
+def test_queries_are_paced_to_the_restore_rate_instead_of_being_throttled(clock) -> None:
+    """A bucket that holds one page's cost and a bit: the adapter waits for the refill before each page."""
+    state = ShopifyState(shop_domain=SHOP, clock=clock, bucket_size=250, restore_rate=2000.0)
     server = start(state)
     try:
-        ids = [state.add_customer(email=f"c{i}@example.com", deliver=False)["id"] for i in range(3)]
+        for i in range(450):
+            state.add_customer(email=f"c{i}@example.com", deliver=False)
         sleeps = Sleeps()
         source = source_for(
-            server,
-            {"access_token": state.add_static_token()},
-            clock=clock,
-            sleep=sleeps,
-            bucket_headroom=2,
-            leak_rate_per_second=20.0,
+            server, {"access_token": state.add_static_token()}, clock=clock, sleep=sleeps, page_limit=100
         )
-        for i in range(40):
-            source.fetch(RecordKind.CUSTOMER, str(ids[i % 3]))
-        statuses = [s for _, _, s in state.requests]
-        assert statuses.count(200) == 40 and 429 not in statuses
-        assert source.client.throttled_seconds > 0 and sleeps.calls
+        assert len(list(source.changed_since("customers", clock.now - timedelta(days=1)))) == 450
+        costs = state.graphql_costs
+        assert len(costs) == 5 and all(actual is not None for _, _, actual in costs)  # never THROTTLED
+        assert source.client.throttled_seconds > 0 and len(sleeps.calls) >= 3
     finally:
         server.stop()
+
+
+def test_a_page_shopify_finds_too_costly_is_asked_for_again_smaller(shop, clock) -> None:
+    """Shopify's reckoning of a query may exceed the documented rules the adapter sizes by: MAX_COST_EXCEEDED
+    halves the page."""
+    state, server = shop
+    state.generate_orders(20, seed=8, end=clock.now)
+    state.max_query_cost = 500
+    source = source_for(server, {"access_token": state.add_static_token()}, clock=clock)
+    assert len(list(source.changed_since("orders", clock.now - timedelta(days=60)))) == 20
+    pages = pages_of(state, "OrdersPage")
+    assert pages[0][1] is None and all(actual is not None for _, actual in pages[1:])
+    assert all(requested <= 500 for requested, _ in pages[1:])
 
 
 # ---------------------------------------------------------------- tokens
@@ -214,7 +244,7 @@ def test_expiring_token_refreshes_once_on_401_and_saves_the_rotated_pair(shop, c
     state.expire_token(access)
     assert len(list(source.changed_since("customers", clock.now - timedelta(days=1)))) == 1
     statuses = [s for _, _, s in state.requests]
-    assert statuses == [200, 401, 200, 200]  # list, refused, token grant, list again
+    assert statuses == [200, 401, 200, 200]  # page, refused, token grant, page again
     saved = json.loads(aws.get_secret_value(SecretId="shop1/store")["SecretString"])
     assert saved["refresh_token"] != refresh and saved["access_token"] != access and saved["note"] == "keep me"
     assert state.refresh_tokens[saved["refresh_token"]].valid

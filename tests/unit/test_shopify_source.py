@@ -436,9 +436,11 @@ def test_settings_validation() -> None:
         ShopifySettings(shop_domain=SHOP, webhook_topics=("products/create",))
     with pytest.raises(ValidationError):
         ShopifySettings(shop_domain=SHOP, surprise=True)
-    assert ShopifySettings(shop_domain="Acme.MyShopify.com").api_root == (
-        "https://acme.myshopify.com/admin/api/2025-10/"
+    assert ShopifySettings(shop_domain="Acme.MyShopify.com").graphql_url == (
+        "https://acme.myshopify.com/admin/api/2025-10/graphql.json"
     )
+    with pytest.raises(ValidationError, match="leak_rate_per_second"):  # the REST bucket is gone
+        ShopifySettings(shop_domain=SHOP, leak_rate_per_second=2.0)
 
 
 # ---------------------------------------------------------------- properties over sandbox orders

@@ -144,10 +144,13 @@ def _store_probes(source: Any) -> list[tuple[str, Callable[[], Any], bool]]:
             ("read webhooks (keeper)", lambda: client.get("v3", "hooks"), False),
         ]
     if kind == "ShopifySource":
+        from mlconnector.sources.shopify import queries
+
         return [
-            ("read orders", lambda: client.get_json("orders.json", {"limit": 1, "status": "any"}), True),
-            ("read customers", lambda: client.get_json("customers.json", {"limit": 1}), True),
-            ("read webhooks (keeper)", lambda: client.get_json("webhooks.json", {"limit": 1}), False),
+            ("shop (GraphQL Admin API)", lambda: client.graphql(queries.SHOP, cost=1), True),
+            ("read orders", lambda: client.graphql(queries.PROBE_ORDERS, cost=3), True),
+            ("read customers", lambda: client.graphql(queries.PROBE_CUSTOMERS, cost=3), True),
+            ("read webhook subscriptions (keeper)", lambda: client.graphql(queries.PROBE_WEBHOOKS, cost=3), False),
         ]
     raise ProfileError(f"no connection check for store adapter {kind}")
 

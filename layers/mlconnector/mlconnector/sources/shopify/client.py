@@ -352,10 +352,11 @@ class ShopifyClient:
         """The ``data`` of one query, sent once the bucket holds ``cost`` (its requested cost, when known).
 
         ``THROTTLED`` is retried after the time the bucket needs to refill to the requested cost;
-        ``MAX_COST_EXCEEDED`` raises ``QueryTooCostly``; ``ACCESS_DENIED`` raises ``ShopifyAuthError``.
+        ``MAX_COST_EXCEEDED`` (or a cost the bucket can never hold) raises ``QueryTooCostly``;
+        ``ACCESS_DENIED`` raises ``ShopifyAuthError``.
         """
         body = {"query": query, "variables": dict(variables or {})}
-        operation = query.split("(", 1)[0].split("{", 1)[0].strip()
+        operation = query.split("(", 1)[0].split("{", 1)[0].split()[-1]
         for _ in range(THROTTLED_ATTEMPTS):
             self._wait(self.bucket.wait_needed(cost))
             answer = self._json(self.post(body))
@@ -366,6 +367,13 @@ class ShopifyClient:
             codes = {str((e.get("extensions") or {}).get("code") or "") for e in errors if isinstance(e, dict)}
             if THROTTLED in codes:
                 cost = int(charge.get("requestedQueryCost") or cost)
+                if self.bucket.maximum is not None and cost > self.bucket.maximum:
+                    raise QueryTooCostly(
+                        f"Shopify shop {self.settings.shop_domain} {operation} costs {cost}, more than the shop's "
+                        f"bucket holds ({self.bucket.maximum:g})",
+                        cost=cost,
+                        limit=int(self.bucket.maximum),
+                    )
                 log.info("shopify throttled the query", extra={"shop": self.settings.shop_domain, "cost": cost})
                 self._wait(max(self.bucket.wait_needed(cost), 0.05))
                 continue

@@ -257,6 +257,8 @@ PROBE_CUSTOMERS = "query ProbeCustomers { customers(first: 1) { nodes { id } } }
 PROBE_WEBHOOKS = "query ProbeWebhooks { webhookSubscriptions(first: 1) { nodes { id } } }"
 
 
-def page_size(per_node: int, limit: int) -> int:
-    """The most nodes (up to ``limit``) a connection can ask for with its requested cost under the query limit."""
-    return max(1, min(limit, (MAX_QUERY_COST - 2) // per_node))
+def page_size(per_node: int, limit: int, bucket: float | None = None) -> int:
+    """The most nodes (up to ``limit``) a connection can ask for with its requested cost under the single-query
+    limit and within the shop's bucket (its ``maximumAvailable``, once known)."""
+    budget = int(min(MAX_QUERY_COST, bucket or MAX_QUERY_COST))
+    return max(1, min(limit, (budget - 2) // per_node))

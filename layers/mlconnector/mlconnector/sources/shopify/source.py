@@ -123,11 +123,11 @@ class ShopifySource(StoreSource):
     def _pages(self, field: str, document: str, cost: Callable[[int], int], search: str) -> Iterator[dict[str, Any]]:
         """Every node of the ``field`` connection matching ``search``, page after page.
 
-        A page asks for as many nodes as fit the single-query cost limit (at most ``page_limit``); when
-        Shopify still finds it too costly (its own reckoning may differ), the page is asked for again at
-        half the size.
+        A page asks for as many nodes as fit the single-query cost limit and the shop's bucket (at most
+        ``page_limit``); when Shopify still finds it too costly (its own reckoning may differ), the page is
+        asked for again at half the size.
         """
-        first = queries.page_size(cost(1) - 2, self.settings.page_limit)
+        first = queries.page_size(cost(1) - 2, self.settings.page_limit, self.client.bucket.maximum)
         after: str | None = None
         while True:
             variables = {"first": first, "after": after, "query": search}
