@@ -27,8 +27,8 @@ What it reproduces (see reference/storefronts.md §3):
   delivers the partner event to ``eventbridge`` instead (``sandbox.shopify_eventbridge``).
 
 Knobs for tests: ``plan`` / ``restore_rate`` / ``bucket_size`` (the query-cost bucket), ``force_throttle``
-(count), ``max_query_cost``, ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts), ``add_refund(..., mismatch=...)``,
-``expire_token()``.
+(count), ``max_query_cost``, ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts),
+``add_refund(..., mismatch=...)``, ``expire_token()``.
 """
 
 from __future__ import annotations

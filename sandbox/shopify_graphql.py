@@ -60,7 +60,7 @@ from graphql import (
 )
 
 from sandbox.contracts import contract_json, contract_path
-from sandbox.shopify_contract import check
+from sandbox.shopify_contract import ContractViolation, check
 from sandbox.shopify_eventbridge import address_problem, is_eventbridge_address
 
 if TYPE_CHECKING:
@@ -187,15 +187,8 @@ class _Cost:
 
     def _node_requested(self, node: FieldNode, connection: GraphQLNamedType) -> int:
         node_type = _unwrap(connection.fields["nodes"].type)[1]  # type: ignore[union-attr]
-        costs = [0]
-        for selection in self._fields(node.selection_set, connection):
-            if selection.name.value == "nodes":
-                costs.append(self.rules["object"] + self.requested(selection.selection_set, node_type))
-            elif selection.name.value == "edges":
-                for inner in self._fields(selection.selection_set, _unwrap(connection.fields["edges"].type)[1]):
-                    if inner.name.value == "node":
-                        costs.append(self.rules["object"] + self.requested(inner.selection_set, node_type))
-        return max(costs)
+        nodes = [s for s in self._fields(node.selection_set, connection) if s.name.value == "nodes"]
+        return max((self.rules["object"] + self.requested(s.selection_set, node_type) for s in nodes), default=0)
 
     def actual(self, selection_set: SelectionSetNode | None, type_: GraphQLNamedType, value: Any) -> int:
         """The cost of what came back for a selection on ``value`` (an object of ``type_``)."""
@@ -218,21 +211,12 @@ class _Cost:
             return 0
         if named.name.endswith("Connection"):
             node_type = _unwrap(named.fields["nodes"].type)[1]  # type: ignore[union-attr]
-            per_node = []
-            for selection in self._fields(node.selection_set, named):
-                key = selection.alias.value if selection.alias else selection.name.value
-                if selection.name.value == "nodes":
-                    per_node = [
-                        self.rules["object"] + self.actual(selection.selection_set, node_type, n) for n in result[key]
-                    ]
-                elif selection.name.value == "edges" and not per_node:
-                    for edge in result[key]:
-                        for inner in selection.selection_set.selections if selection.selection_set else ():
-                            if isinstance(inner, FieldNode) and inner.name.value == "node":
-                                inner_key = inner.alias.value if inner.alias else "node"
-                                per_node.append(
-                                    self.rules["object"] + self.actual(inner.selection_set, node_type, edge[inner_key])
-                                )
+            nodes = [s for s in self._fields(node.selection_set, named) if s.name.value == "nodes"]
+            per_node = [
+                self.rules["object"] + self.actual(s.selection_set, node_type, item)
+                for s in nodes[:1]
+                for item in result[s.alias.value if s.alias else "nodes"]
+            ]
             return self.rules["connection"] + sum(per_node)
         if listed:
             return sum(self.rules["object"] + self.actual(node.selection_set, named, item) for item in result)
@@ -324,7 +308,8 @@ def _decode(cursor: str) -> Any:
 
 
 def page(items: list[Any], keys: list[Any], args: Mapping[str, Any]) -> dict[str, Any]:
-    """A Relay connection over ``items`` (sorted by ``keys``, JSON-comparable) as Shopify pages it."""
+    """A connection over ``items`` (sorted by ``keys``, JSON-comparable) as Shopify pages it (``nodes`` and
+    ``pageInfo``: the schema here declares no ``edges``, which the adapter does not use)."""
     first, last = args.get("first"), args.get("last")
     if first is None and last is None:
         raise GraphQLError("you must provide one of first or last")
@@ -347,7 +332,6 @@ def page(items: list[Any], keys: list[Any], args: Mapping[str, Any]) -> dict[str
     chosen = pairs[:first] if first is not None else pairs[-last:] if last else []
     return {
         "nodes": [item for _, item in chosen],
-        "edges": [{"node": item, "cursor": _encode(k)} for k, item in chosen],
         "pageInfo": {
             "hasNextPage": more_after,
             "hasPreviousPage": last is not None and len(pairs) > len(chosen),
@@ -662,10 +646,7 @@ class Root:
 
     @staticmethod
     def _viewed(paged: dict[str, Any], view: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        views = [view(r) for r in paged["nodes"]]
-        paged["nodes"] = views
-        for edge, one in zip(paged["edges"], views, strict=True):
-            edge["node"] = one
+        paged["nodes"] = [view(r) for r in paged["nodes"]]
         return paged
 
     def _checked_order(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -863,6 +844,9 @@ def run(state: ShopifyState, body: Any) -> dict[str, Any]:
         bucket.available -= requested
         root = Root(state)
         result = execute(schema(), document, root_value=root, variable_values=variables, operation_name=wanted)
+        for error in result.errors or ():
+            if isinstance(error.original_error, ContractViolation):
+                raise error.original_error  # the simulator drifted from Shopify's material: a 500, never an answer
         actual = min(requested, actual_cost(document, operation, variables, result.data)) if result.data else 0
         bucket.available = min(bucket.maximum, bucket.available + requested - actual)
         state.graphql_costs.append((_name(operation), requested, actual))

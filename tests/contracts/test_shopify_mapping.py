@@ -246,10 +246,11 @@ def test_every_example_is_exercised() -> None:
         "customer.json",
     }
     webhooks = {"webhook-headers.json", "webhook-hmac.json"}  # tests/contracts/test_shopify_webhooks.py
+    cost = {"graphql-cost.json"}  # tests/contracts/test_shopify_graphql.py
     eventbridge = {  # tests/contracts/test_shopify_eventbridge.py
         "eventbridge-order-updated.json",
         "eventbridge-customer-update.json",
         "eventbridge-arn.json",
         "eventbridge-subscription.json",
     }
-    assert {p.name for p in MATERIAL.glob("*.json")} == used | webhooks | eventbridge
+    assert {p.name for p in MATERIAL.glob("*.json")} == used | webhooks | eventbridge | cost

@@ -1,5 +1,5 @@
-"""The Shopify simulator against Shopify's published material: what it serves over HTTP and what it
-delivers is what the material shows, and it refuses to send anything else."""
+"""The Shopify simulator against Shopify's published material: the records it serves over the GraphQL
+Admin API and delivers as webhooks are what the material shows, and it refuses to send anything else."""
 
 from __future__ import annotations
 
@@ -19,38 +19,52 @@ REFUSED = "http://127.0.0.1:9/webhooks"  # nothing listens: the delivery is made
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[tuple[ShopifyState, RunningServer, str]]:
-    state = ShopifyState(seed=7, leak_rate=1000.0, bucket_size=1000)
+    state = ShopifyState(seed=7, plan="plus")
     state.generate_orders(40, 7, refund_share=0.5)
     server = serve(create_app(state))
     yield state, server, state.add_static_token()
     server.stop()
 
 
-def get(shop: tuple[ShopifyState, RunningServer, str], path: str) -> dict:
+def graphql(shop: tuple[ShopifyState, RunningServer, str], query: str, **variables: object) -> requests.Response:
     state, server, token = shop
-    response = requests.get(
-        f"{server.url}/admin/api/{state.api_version}/{path}", headers={"X-Shopify-Access-Token": token}, timeout=10
+    return requests.post(
+        f"{server.url}/admin/api/{state.api_version}/graphql.json",
+        json={"query": query, "variables": variables},
+        headers={"X-Shopify-Access-Token": token},
+        timeout=10,
     )
-    assert response.status_code == 200, response.text
-    return response.json()
+
+
+ORDERS = (
+    "query($after: String) { orders(first: 25, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } } }"
+)
 
 
 def test_what_the_simulator_serves_is_what_shopify_shows(shop) -> None:
+    """Every record behind the GraphQL answers is one Shopify's material shows (and each answer is typed by
+    Shopify's schema: graphql-core refuses a value that does not fit it)."""
     state = shop[0]
-    orders = get(shop, "orders.json?status=any&limit=250")["orders"]
-    assert len(orders) == 40
+    served, after = [], None
+    while True:
+        answer = graphql(shop, ORDERS, after=after).json()
+        assert "errors" not in answer, answer
+        served += answer["data"]["orders"]["nodes"]
+        if not answer["data"]["orders"]["pageInfo"]["hasNextPage"]:
+            break
+        after = answer["data"]["orders"]["pageInfo"]["endCursor"]
+    assert sorted(int(o["id"].rsplit("/", 1)[1]) for o in served) == sorted(state.orders)
+    orders = [state.order_json(oid) for oid in state.orders]
     refunded = [o for o in orders if o["refunds"]]
     assert refunded
     for order in orders:
         assert problems("order", order) == []
-        for transaction in get(shop, f"orders/{order['id']}/transactions.json")["transactions"]:
+        for transaction in state.transactions[order["id"]]:
             assert problems("transaction", transaction) == []
     for order in refunded:
-        for refund in get(shop, f"orders/{order['id']}/refunds.json")["refunds"]:
+        for refund in state.orders[order["id"]]["refunds"]:
             assert problems("refund", refund) == []
-    customers = get(shop, "customers.json?limit=250")["customers"]
-    assert len(customers) == len(state.customers)
-    for customer in customers:
+    for customer in state.customers.values():
         assert problems("customer", customer) == []
 
 
@@ -73,7 +87,7 @@ def test_a_shipping_refund_is_sent_in_both_places_with_one_transaction_for_the_m
     items = sum(Decimal(line[name]["shop_money"]["amount"]) for name in ("subtotal_set", "total_tax_set"))
     assert Decimal(txn["amount"]) == items + Decimal("5.00") + shipping_tax
     # an order embeds its refunds as the order example does: the shipping as the adjustment only
-    (embedded,) = get(shop, f"orders/{order['id']}.json")["order"]["refunds"]
+    (embedded,) = state.order_json(order["id"])["refunds"]
     assert "refund_shipping_lines" not in embedded and embedded["order_adjustments"] == refund["order_adjustments"]
 
 
@@ -90,7 +104,7 @@ def test_every_delivery_carries_the_documented_headers(shop) -> None:
 
 
 def test_the_simulator_refuses_to_send_what_shopify_does_not(shop) -> None:
-    state, server, token = shop
+    state = shop[0]
     order_id = next(iter(state.orders))
     invented = copy.deepcopy(state.orders[order_id])
     invented["line_items"][0]["unit_cost"] = "1.00"
@@ -99,11 +113,7 @@ def test_the_simulator_refuses_to_send_what_shopify_does_not(shop) -> None:
     with state.lock:
         state.orders[order_id]["total_price"] = 10  # a JSON number where Shopify sends a string
     try:
-        response = requests.get(
-            f"{server.url}/admin/api/{state.api_version}/orders/{order_id}.json",
-            headers={"X-Shopify-Access-Token": token},
-            timeout=10,
-        )
+        response = graphql(shop, "query($id: ID!) { order(id: $id) { name } }", id=f"gid://shopify/Order/{order_id}")
         assert response.status_code == 500 and "order.total_price is number" in response.text
     finally:
         with state.lock:

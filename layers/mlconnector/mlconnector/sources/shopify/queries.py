@@ -160,6 +160,10 @@ def all_refund_summaries(sizes: Sizes) -> str:
     )
 
 
+def all_refund_summaries_cost(sizes: Sizes) -> int:
+    return 1 + ALL_REFUNDS * (1 + connection_cost(sizes.refund_transactions, REFUND_TRANSACTION_SUMMARY_COST))
+
+
 def refund_ids_page(sizes: Sizes) -> str:
     """Changed orders and the ids of their refunds: where the poller finds refunds (they have no list of their own)."""
     return (
@@ -174,6 +178,7 @@ def refund_ids_page_cost(sizes: Sizes, first: int) -> int:
 
 
 ALL_REFUND_IDS = f"query OrderRefundIds($id: ID!) {{ order(id: $id) {{ id refunds(first: {ALL_REFUNDS}) {{ id }} }} }}"
+ALL_REFUND_IDS_COST = 1 + ALL_REFUNDS
 
 #: What a refund is mapped with from its order: currency, whether prices include tax, and the transactions
 #: it is validated against.

@@ -101,7 +101,7 @@ class ShopifySource(StoreSource):
                 if not refunds:
                     continue
                 if len(refunds) >= self.sizes.refund_ids:
-                    refunds = self._all_refunds(queries.ALL_REFUND_IDS, node["id"])
+                    refunds = self._all_refunds(queries.ALL_REFUND_IDS, queries.ALL_REFUND_IDS_COST, node["id"])
                 context = self._order_context(node["id"])
                 for summary in refunds:
                     refund = self._refund(summary["id"], context)
@@ -165,9 +165,9 @@ class ShopifySource(StoreSource):
                 node[field] = self._rest_of(owner, node["id"], field, node[field])
         return node
 
-    def _all_refunds(self, document: str, order_gid: str) -> list[dict[str, Any]]:
+    def _all_refunds(self, document: str, cost: int, order_gid: str) -> list[dict[str, Any]]:
         """An order's refunds when its page showed as many as it asked for: all of them, up to ALL_REFUNDS."""
-        order = self.client.graphql(document, {"id": order_gid})["order"] or {}
+        order = self.client.graphql(document, {"id": order_gid}, cost=cost)["order"] or {}
         refunds = list(order.get("refunds") or ())
         if len(refunds) >= queries.ALL_REFUNDS:
             raise ReviewError(f"Shopify order {order_gid} has more refunds than one query can list")
@@ -177,7 +177,8 @@ class ShopifySource(StoreSource):
         node = self._complete("Order", node, ("lineItems", "shippingLines"))
         refunds = node.get("refunds") or []
         if len(refunds) >= self.sizes.refunds:
-            refunds = self._all_refunds(queries.all_refund_summaries(self.sizes), node["id"])
+            document, cost = queries.all_refund_summaries(self.sizes), queries.all_refund_summaries_cost(self.sizes)
+            refunds = self._all_refunds(document, cost, node["id"])
         node["refunds"] = [self._complete("Refund", r, ("transactions",)) for r in refunds]
         return payloads.order(node, transactions)
 
@@ -234,13 +235,14 @@ class ShopifySource(StoreSource):
             if kind is RecordKind.ORDER:
                 order_gid = payloads.gid("Order", object_id)
                 data = self.client.graphql(
-                    queries.order_by_id(self.sizes), {"id": order_gid}, cost=1 + queries.order_cost(self.sizes)
+                    queries.order_by_id(self.sizes), {"id": order_gid}, cost=queries.order_cost(self.sizes)
                 )
                 if data["order"] is None:
                     raise ReviewError(f"Shopify order {object_id} does not exist")
                 return self._complete_order(data["order"], self._transactions(order_gid))
             if kind is RecordKind.CUSTOMER:
-                data = self.client.graphql(queries.CUSTOMER_BY_ID, {"id": payloads.gid("Customer", object_id)})
+                customer_gid = payloads.gid("Customer", object_id)
+                data = self.client.graphql(queries.CUSTOMER_BY_ID, {"id": customer_gid}, cost=queries.CUSTOMER_COST)
                 if data["customer"] is None:
                     raise ReviewError(f"Shopify customer {object_id} does not exist")
                 return payloads.customer(data["customer"])
