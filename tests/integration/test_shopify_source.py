@@ -442,3 +442,21 @@ def test_keeper_recreates_a_subscription_shopify_deleted(shop, receiver) -> None
     assert actions["customers/create"] == "ok"
     state.create_order(line_items=[{"sku": "A", "price": "1.00", "quantity": 1}], email="x@example.com")
     assert [e.topic for e in app.envelopes][-2:] == ["orders/create", "orders/paid"]
+
+
+def test_keeper_repairs_a_subscription_that_would_trim_or_reshape_the_payload(shop, receiver) -> None:
+    """A subscription of ours delivering XML, only some fields, or filtered events would starve the mapper:
+    webhookSubscriptionUpdate sets it back to whole JSON payloads."""
+    state, _ = shop
+    app, url = receiver
+    trimmed = state.create_subscription("orders/create", url)
+    trimmed.include_fields, trimmed.filter = ["id", "updated_at"], "financial_status:paid"
+    xml = state.create_subscription("orders/paid", url)
+    xml.format = "xml"
+    actions = {s.topic: (s.hook_id, s.action) for s in app.source.ensure_webhooks(url)}
+    assert actions["orders/create"] == (str(trimmed.id), "updated")
+    assert actions["orders/paid"] == (str(xml.id), "updated")
+    assert actions["refunds/create"][1] == "created"
+    assert (trimmed.include_fields, trimmed.filter, xml.format) == ([], None, "json")
+    assert {s.action for s in app.source.ensure_webhooks(url)} == {"ok"}
+    assert state.rest_admin_calls == 0
