@@ -460,3 +460,21 @@ def test_keeper_repairs_a_subscription_that_would_trim_or_reshape_the_payload(sh
     assert (trimmed.include_fields, trimmed.filter, xml.format) == ([], None, "json")
     assert {s.action for s in app.source.ensure_webhooks(url)} == {"ok"}
     assert state.rest_admin_calls == 0
+
+
+def test_an_order_with_more_transactions_than_one_query_lists_goes_to_review_not_lost(shop, clock) -> None:
+    """Order.transactions is a list Shopify does not page: an order with more than the adapter can ask for is
+    still polled, and mapping it (which needs them all) sends it to review with the reason."""
+    state, server = shop
+    tenders = [("gift_card", "0.01")] * queries.TRANSACTIONS + [("shopify_payments", None)]
+    order = state.create_order(
+        line_items=[{"sku": "A", "price": "90.00", "quantity": 1}],
+        email="g@example.com",
+        gateways=tenders,
+        deliver=False,
+    )
+    source = source_for(server, {"access_token": state.add_static_token()}, clock=clock)
+    (record,) = source.changed_since("orders", clock.now - timedelta(days=1))
+    assert record.object_id == str(order["id"]) and "transactions" not in record.payload
+    with pytest.raises(ReviewError, match="more transactions than one query can list"):
+        source.to_order(record.payload)

@@ -130,10 +130,12 @@ def refund_cost(sizes: Sizes) -> int:
     )
 
 
-#: An order's transactions: a list Shopify does not page, so it is read alone and large.
+#: An order's transactions: a list Shopify does not page, read alone (an order with more goes to review).
 TRANSACTIONS = 50
-#: An order's refunds when ``Sizes.refunds`` (or ``Sizes.refund_ids``) of them came back: all there can be.
-ALL_REFUNDS = 50
+#: An order's refund summaries when ``Sizes.refunds`` of them came back: all there can be.
+ALL_REFUNDS = 100
+#: An order's refund ids when ``Sizes.refund_ids`` of them came back.
+ALL_REFUND_IDS_FIRST = 250
 
 
 def orders_page(sizes: Sizes) -> str:
@@ -177,8 +179,10 @@ def refund_ids_page_cost(sizes: Sizes, first: int) -> int:
     return connection_cost(first, 1 + sizes.refund_ids)
 
 
-ALL_REFUND_IDS = f"query OrderRefundIds($id: ID!) {{ order(id: $id) {{ id refunds(first: {ALL_REFUNDS}) {{ id }} }} }}"
-ALL_REFUND_IDS_COST = 1 + ALL_REFUNDS
+ALL_REFUND_IDS = (
+    f"query OrderRefundIds($id: ID!) {{ order(id: $id) {{ id refunds(first: {ALL_REFUND_IDS_FIRST}) {{ id }} }} }}"
+)
+ALL_REFUND_IDS_COST = 1 + ALL_REFUND_IDS_FIRST
 
 #: What a refund is mapped with from its order: currency, whether prices include tax, and the transactions
 #: it is validated against.

@@ -88,7 +88,10 @@ class ShopifySource(StoreSource):
             for node in self._pages("orders", queries.orders_page(self.sizes), self._order_page_cost, search):
                 order = self._complete_order(node)
                 if needs_transactions(order, self.settings.paid_financial_statuses):
-                    order["transactions"] = self._transactions(node["id"])
+                    try:
+                        order["transactions"] = self._transactions(node["id"])
+                    except ReviewError as exc:  # mapping the order fetches them again, and sends it to review
+                        log.warning("shopify transactions incomplete", extra={"order": node["id"], "reason": str(exc)})
                 yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
         elif resource == "customers":
             for node in self._pages("customers", queries.CUSTOMERS_PAGE, queries.customers_page_cost, search):
@@ -101,8 +104,14 @@ class ShopifySource(StoreSource):
                 if not refunds:
                     continue
                 if len(refunds) >= self.sizes.refund_ids:
-                    refunds = self._all_refunds(queries.ALL_REFUND_IDS, queries.ALL_REFUND_IDS_COST, node["id"])
-                context = self._order_context(node["id"])
+                    refunds = self._all_refunds(
+                        queries.ALL_REFUND_IDS, queries.ALL_REFUND_IDS_COST, queries.ALL_REFUND_IDS_FIRST, node["id"]
+                    )
+                try:
+                    context: dict[str, Any] = self._order_context(node["id"])
+                except ReviewError as exc:  # mapping the refund fetches it again, and sends it to review with this
+                    log.warning("shopify order context incomplete", extra={"order": node["id"], "reason": str(exc)})
+                    context = {}
                 for summary in refunds:
                     refund = self._refund(summary["id"], context)
                     yield ChangedRecord(
@@ -127,7 +136,7 @@ class ShopifySource(StoreSource):
         ``page_limit``); when Shopify still finds it too costly (its own reckoning may differ), the page is
         asked for again at half the size.
         """
-        first = queries.page_size(cost(1) - 2, self.settings.page_limit, self.client.bucket.maximum)
+        first = queries.page_size(cost(1) - cost(0), self.settings.page_limit, self.client.bucket.maximum)
         after: str | None = None
         while True:
             variables = {"first": first, "after": after, "query": search}
@@ -165,11 +174,11 @@ class ShopifySource(StoreSource):
                 node[field] = self._rest_of(owner, node["id"], field, node[field])
         return node
 
-    def _all_refunds(self, document: str, cost: int, order_gid: str) -> list[dict[str, Any]]:
-        """An order's refunds when its page showed as many as it asked for: all of them, up to ALL_REFUNDS."""
+    def _all_refunds(self, document: str, cost: int, most: int, order_gid: str) -> list[dict[str, Any]]:
+        """An order's refunds when its page showed as many as it asked for: all of them (fewer than ``most``)."""
         order = self.client.graphql(document, {"id": order_gid}, cost=cost)["order"] or {}
         refunds = list(order.get("refunds") or ())
-        if len(refunds) >= queries.ALL_REFUNDS:
+        if len(refunds) >= most:
             raise ReviewError(f"Shopify order {order_gid} has more refunds than one query can list")
         return refunds
 
@@ -178,7 +187,7 @@ class ShopifySource(StoreSource):
         refunds = node.get("refunds") or []
         if len(refunds) >= self.sizes.refunds:
             document, cost = queries.all_refund_summaries(self.sizes), queries.all_refund_summaries_cost(self.sizes)
-            refunds = self._all_refunds(document, cost, node["id"])
+            refunds = self._all_refunds(document, cost, queries.ALL_REFUNDS, node["id"])
         node["refunds"] = [self._complete("Refund", r, ("transactions",)) for r in refunds]
         return payloads.order(node, transactions)
 
