@@ -478,3 +478,20 @@ def test_an_order_with_more_transactions_than_one_query_lists_goes_to_review_not
     assert record.object_id == str(order["id"]) and "transactions" not in record.payload
     with pytest.raises(ReviewError, match="more transactions than one query can list"):
         source.to_order(record.payload)
+
+
+def test_refund_discrepancies_read_with_the_sign_the_profile_names(shop, clock) -> None:
+    """No published GraphQL example shows a refund discrepancy: by default its amount is signed as REST's
+    order_adjustments (the same records); ``graphql_adjustment_amounts`` turns it round."""
+    state, server = shop
+    order = state.create_order(line_items=[{"sku": "A", "price": "30.00", "quantity": 2}], email="g@example.com")
+    refund = state.add_refund(order["id"], lines=[(order["line_items"][0]["id"], 1)], amount="20.00", deliver=False)
+    token = state.add_static_token()
+    key = f"{order['id']}:{refund['id']}"
+    as_rest = source_for(server, {"access_token": token}, clock=clock)
+    delivered = as_rest.to_refund(refund)
+    assert as_rest.to_refund(as_rest.fetch(RecordKind.REFUND, key)) == delivered
+    assert sum(rl.amount + rl.tax for rl in delivered.lines) == delivered.amount == Decimal("20.00")
+    turned = source_for(server, {"access_token": token}, clock=clock, graphql_adjustment_amounts="refund_perspective")
+    mapped = turned.to_refund(turned.fetch(RecordKind.REFUND, key))
+    assert mapped.amount == Decimal("20.00") and sum(rl.amount + rl.tax for rl in mapped.lines) > mapped.amount

@@ -13,7 +13,8 @@ both: a webhook and a poll of the same record give the same canonical record and
 - Enumerations: ``SALE`` / ``SUCCESS`` / ``PARTIALLY_REFUNDED`` ... as REST spells them (lower case).
 - Refunds: refunded shipping is in ``refund_shipping_lines`` (with its tax) and the order adjustments
   are the refund discrepancies only, as Shopify reports both from 2024-10 on; the adjustments carry the
-  amounts GraphQL gives (the same records as REST's ``order_adjustments``, order perspective).
+  amounts GraphQL gives, taken as signed like REST's ``order_adjustments`` (the same records) unless the
+  profile says otherwise (``graphql_adjustment_amounts``).
 - Discount codes: GraphQL lists the codes; their amounts are what the lines and shipping lines
   allocate to each code's discount application, as REST's ``discount_codes[].amount`` totals them.
 """
@@ -171,8 +172,19 @@ def customer(node: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def refund(node: Mapping[str, Any], order_id: int) -> dict[str, Any]:
-    """A ``Refund`` as the ``refunds/create`` webhook delivers it (summaries carry only their transactions)."""
+def _negated(bag: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not bag:
+        return bag
+    return {side: {**money, "amount": amount(-Decimal(money["amount"]))} for side, money in bag.items()}
+
+
+def refund(node: Mapping[str, Any], order_id: int, *, adjustments_negated: bool = False) -> dict[str, Any]:
+    """A ``Refund`` as the ``refunds/create`` webhook delivers it (summaries carry only their transactions).
+
+    ``adjustments_negated``: GraphQL signs the order adjustments the other way round from REST (a profile
+    setting: no published GraphQL example shows a refund discrepancy).
+    """
+    sign = _negated if adjustments_negated else (lambda bag: bag)
     return {
         "id": legacy_id(node["id"]),
         "order_id": order_id,
@@ -204,8 +216,8 @@ def refund(node: Mapping[str, Any], order_id: int) -> dict[str, Any]:
                 "order_id": order_id,
                 "refund_id": legacy_id(node["id"]),
                 "reason": _lower(adjustment.get("reason")),
-                "amount_set": money_set(adjustment.get("amountSet")),
-                "tax_amount_set": money_set(adjustment.get("taxAmountSet")),
+                "amount_set": sign(money_set(adjustment.get("amountSet"))),
+                "tax_amount_set": sign(money_set(adjustment.get("taxAmountSet"))),
             }
             for adjustment in nodes(node.get("orderAdjustments"))
         ],

@@ -78,6 +78,15 @@ class ShopifySettings(BaseModel):
         ),
     )
 
+    graphql_adjustment_amounts: Literal["order_perspective", "refund_perspective"] = Field(
+        default="order_perspective",
+        description=(
+            "How the GraphQL Admin API signs a refund's orderAdjustments (refund discrepancies): 'order_perspective' "
+            "= as the REST order_adjustments they are the same records of (negative = more money back than the "
+            "items are worth); 'refund_perspective' = the opposite sign. No published GraphQL example shows one"
+        ),
+    )
+
     @field_validator("shop_domain")
     @classmethod
     def _valid_domain(cls, value: str) -> str:

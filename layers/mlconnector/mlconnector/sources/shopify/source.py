@@ -229,7 +229,8 @@ class ShopifySource(StoreSource):
         node = self._complete(
             "Refund", node, ("transactions", "refundLineItems", "refundShippingLines", "orderAdjustments")
         )
-        refund = payloads.refund(node, payloads.legacy_id(node["order"]["id"]))
+        negated = self.settings.graphql_adjustment_amounts == "refund_perspective"
+        refund = payloads.refund(node, payloads.legacy_id(node["order"]["id"]), adjustments_negated=negated)
         if context is None:
             context = self._order_context(node["order"]["id"])
         return {**refund, **context}
