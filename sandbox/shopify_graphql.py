@@ -418,8 +418,10 @@ class Views:
         }
 
     def _applications(self, order: Mapping[str, Any]) -> list[dict[str, Any]]:
+        types = {"discount_code": "DiscountCodeApplication", "manual": "ManualDiscountApplication"}
+        types |= {"automatic": "AutomaticDiscountApplication", "script": "ScriptDiscountApplication"}
         return [
-            {"__typename": "DiscountCodeApplication", "index": index, "code": application.get("code")}
+            {"__typename": types[application["type"]], "index": index, "code": application.get("code")}
             for index, application in enumerate(order.get("discount_applications") or ())
         ]
 

@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from graphql import OperationDefinitionNode, parse, validate
 
+from mlconnector.errors import ReviewError
 from mlconnector.sources.shopify import queries
+from mlconnector.sources.shopify.settings import ShopifySettings
+from mlconnector.sources.shopify.source import ShopifySource
 from sandbox import shopify_graphql
-from sandbox.shopify import ShopifyState
+from sandbox.runner import serve
+from sandbox.shopify import ShopifyState, create_app
+from tests.contracts.published import PublishedOrder, shopify_orders
+
+#: What the adapter adds to a refund from its order (published.py's context), not part of Shopify's refund.
+CONTEXT = ("currency", "taxes_included", "order_transactions")
 
 SIZES = queries.Sizes()
 #: Every document the adapter sends, the variables it sends it with, and the requested cost it reckons.
@@ -120,3 +130,41 @@ def test_connections_need_a_size_and_unknown_search_terms_are_ignored_with_a_war
 def test_fields_shopify_does_not_declare_are_refused() -> None:
     (error,) = shopify_graphql.run(ShopifyState(), {"query": "{ orders(first: 1) { nodes { unitCost } } }"})["errors"]
     assert "Cannot query field 'unitCost' on type 'Order'" in error["message"]
+
+
+def _outcome(mapper: Any, payload: dict[str, Any]) -> Any:
+    try:
+        return mapper(payload)
+    except ReviewError as exc:
+        return f"review: {exc.reason}"
+
+
+@pytest.mark.parametrize("published", shopify_orders(), ids=lambda p: p.name)
+def test_each_published_order_and_refund_reads_the_same_over_graphql(published: PublishedOrder) -> None:
+    """Shopify's own examples, kept by the simulated shop and read back through its GraphQL Admin API, map to
+    what they map to as delivered (or go to review for the same reason): the order as polled, and each
+    refund example as refunds/create delivers it (its order context read over GraphQL)."""
+    example = copy.deepcopy(published.payload)
+    transactions = example.pop("transactions", None) or []
+    state = ShopifyState(shop_domain="published.myshopify.com", currency=example["currency"], plan="plus")
+    state.orders[example["id"]] = copy.deepcopy(example)
+    state.transactions[example["id"]] = copy.deepcopy(transactions)
+    if example.get("customer"):
+        state.customers[example["customer"]["id"]] = copy.deepcopy(example["customer"])
+    server = serve(create_app(state))
+    source = ShopifySource(
+        "published",
+        ShopifySettings(shop_domain="published.myshopify.com", base_url=server.url),
+        {"access_token": state.add_static_token()},
+    )
+    try:
+        (polled,) = source.changed_since("orders", datetime(2000, 1, 1, tzinfo=UTC))
+        delivered = {**example, "transactions": transactions} if "transactions" in polled.payload else example
+        assert _outcome(source.to_order, polled.payload) == _outcome(source.to_order, delivered)
+        for name, refund in published.refunds:
+            body = {k: v for k, v in refund.items() if k not in CONTEXT}
+            assert _outcome(source.to_refund, body) == _outcome(source.to_refund, refund), name
+        assert state.rest_admin_calls == 0
+    finally:
+        source.close()
+        server.stop()

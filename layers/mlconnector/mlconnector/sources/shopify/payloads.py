@@ -15,8 +15,9 @@ both: a webhook and a poll of the same record give the same canonical record and
   are the refund discrepancies only, as Shopify reports both from 2024-10 on; the adjustments carry the
   amounts GraphQL gives, taken as signed like REST's ``order_adjustments`` (the same records) unless the
   profile says otherwise (``graphql_adjustment_amounts``).
-- Discount codes: GraphQL lists the codes; their amounts are what the lines and shipping lines
-  allocate to each code's discount application, as REST's ``discount_codes[].amount`` totals them.
+- Discount codes: GraphQL lists the codes; a single code's amount is every allocation of the order (REST's
+  ``discount_codes[].amount`` for it is the order's discount), several codes' what the lines and shipping
+  lines allocate to each code's discount application.
 """
 
 from __future__ import annotations
@@ -126,14 +127,17 @@ def _allocations(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _discount_codes(order: Mapping[str, Any], codes: Iterable[str]) -> list[dict[str, Any]]:
-    allocated: dict[str, Decimal] = {}
+def _discount_codes(order: Mapping[str, Any], codes: list[str]) -> list[dict[str, Any]]:
+    """REST's ``discount_codes``: one code takes the order's whole discount (as REST reports it); several
+    take what is allocated to each code's application."""
+    allocated: dict[str | None, Decimal] = {}
     for item in [*nodes(order.get("lineItems")), *nodes(order.get("shippingLines"))]:
         for allocation in item.get("discountAllocations") or ():
             code = (allocation.get("discountApplication") or {}).get("code")
-            if code:
-                share = Decimal(shop_amount(allocation.get("allocatedAmountSet")) or "0")
-                allocated[code] = allocated.get(code, Decimal(0)) + share
+            share = Decimal(shop_amount(allocation.get("allocatedAmountSet")) or "0")
+            allocated[code] = allocated.get(code, Decimal(0)) + share
+    if len(codes) == 1:
+        return [{"code": codes[0], "amount": amount(sum(allocated.values(), Decimal(0)))}]
     return [{"code": code, "amount": amount(allocated.get(code, Decimal(0)))} for code in codes]
 
 
@@ -250,7 +254,7 @@ def order(node: Mapping[str, Any], transactions: list[dict[str, Any]] | None = N
         "total_tip_received": shop_amount(node.get("totalTipReceivedSet")),
         "original_total_duties_set": money_set(node.get("originalTotalDutiesSet")),
         "original_total_additional_fees_set": money_set(node.get("originalTotalAdditionalFeesSet")),
-        "discount_codes": _discount_codes(node, node.get("discountCodes") or ()),
+        "discount_codes": _discount_codes(node, list(node.get("discountCodes") or ())),
         "customer": (
             {
                 "id": legacy_id(buyer["id"]),
