@@ -495,3 +495,15 @@ def test_refund_discrepancies_read_with_the_sign_the_profile_names(shop, clock) 
     turned = source_for(server, {"access_token": token}, clock=clock, graphql_adjustment_amounts="refund_perspective")
     mapped = turned.to_refund(turned.fetch(RecordKind.REFUND, key))
     assert mapped.amount == Decimal("20.00") and sum(rl.amount + rl.tax for rl in mapped.lines) > mapped.amount
+
+
+def test_an_order_with_more_refunds_than_one_query_lists_is_polled_and_goes_to_review(shop, clock) -> None:
+    state, server = shop
+    order = state.create_order(line_items=[{"sku": "A", "price": "90.00", "quantity": 1}], email="g@example.com")
+    for _ in range(queries.ALL_REFUNDS):
+        state.add_refund(order["id"], amount="0.01", deliver=False)
+    source = source_for(server, {"access_token": state.add_static_token()}, clock=clock)
+    (record,) = source.changed_since("orders", clock.now - timedelta(days=1))
+    assert record.object_id == str(order["id"]) and record.modified_at.isoformat() == webhooks.version_of(order)
+    with pytest.raises(ReviewError, match=r"could not be read whole: .*more refunds than one query can list"):
+        source.to_order(record.payload)

@@ -22,6 +22,8 @@ from mlconnector.sources.shopify.webhooks import ShopifyWebhooks, modified_at, n
 log = logging.getLogger(__name__)
 
 RESOURCES = ("orders", "customers", "refunds")
+#: What a polled order carries instead of its fields when one query could not list all of them.
+UNREADABLE = "unreadable"
 
 
 class ShopifySource(StoreSource):
@@ -86,7 +88,16 @@ class ShopifySource(StoreSource):
         search = f"updated_at:>='{since.isoformat().replace('+00:00', 'Z')}'"
         if resource == "orders":
             for node in self._pages("orders", queries.orders_page(self.sizes), self._order_page_cost, search):
-                order = self._complete_order(node)
+                try:
+                    order = self._complete_order(node)
+                except ReviewError as exc:  # enqueued all the same: mapping it sends it to review with the reason
+                    order = {
+                        "id": payloads.legacy_id(node["id"]),
+                        "updated_at": node["updatedAt"],
+                        UNREADABLE: exc.reason,
+                    }
+                    yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
+                    continue
                 if needs_transactions(order, self.settings.paid_financial_statuses):
                     try:
                         order["transactions"] = self._transactions(node["id"])
@@ -272,6 +283,8 @@ class ShopifySource(StoreSource):
 
     def to_order(self, payload: dict[str, Any]) -> Order:
         """Map an order; split-tender or gift-card orders get their transactions fetched first."""
+        if UNREADABLE in payload:
+            raise ReviewError(f"Shopify order {payload['id']} could not be read whole: {payload[UNREADABLE]}")
         if "transactions" not in payload and needs_transactions(payload, self.settings.paid_financial_statuses):
             payload = {**payload, "transactions": self._transactions(payloads.gid("Order", payload["id"]))}
         return mapping.to_order(payload, self.settings.paid_financial_statuses)
