@@ -142,19 +142,32 @@ def shop() -> Any:
     server.stop()
 
 
+SUBSCRIBE = """mutation($topic: WebhookSubscriptionTopic!, $sub: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $sub) {
+    webhookSubscription { id uri }
+    userErrors { field message }
+  }
+}"""
+
+
 def test_the_simulator_takes_the_apps_arn_as_shopify_does_and_refuses_another_apps(shop: Any) -> None:
+    """The ARN the published subscription names (REST ``address`` at 2025-10), given as GraphQL's ``uri``."""
     _, url, token = shop
-    endpoint = f"{url}{SUBSCRIPTION['request']['path']}"
+    endpoint = f"{url}/admin/api/2025-10/graphql.json"
     headers = {"X-Shopify-Access-Token": token}
-    created = requests.post(endpoint, json=SUBSCRIPTION["request"]["body"], headers=headers, timeout=10)
-    assert created.status_code == 201
-    expected = SUBSCRIPTION["response"]["webhook"]
-    assert set(created.json()["webhook"]) == set(expected)
-    assert created.json()["webhook"]["address"] == expected["address"]
-    foreign = copy.deepcopy(SUBSCRIPTION["request"]["body"])
-    foreign["webhook"]["address"] = ARNS["valid"][1]  # another app's id
-    refused = requests.post(endpoint, json=foreign, headers=headers, timeout=10)
-    assert refused.status_code == 422 and "instead of" in refused.json()["errors"]["address"][0]
+    arn = SUBSCRIPTION["request"]["body"]["webhook"]["address"]
+    assert SUBSCRIPTION["response"]["webhook"]["address"] == arn
+
+    def subscribe(uri: str) -> dict[str, Any]:
+        variables = {"topic": "ORDERS_UPDATED", "sub": {"uri": uri, "format": "JSON"}}
+        answer = requests.post(endpoint, json={"query": SUBSCRIBE, "variables": variables}, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["data"]["webhookSubscriptionCreate"]
+
+    created = subscribe(arn)
+    assert created["userErrors"] == [] and created["webhookSubscription"]["uri"] == arn
+    refused = subscribe(ARNS["valid"][1])  # another app's id
+    assert refused["webhookSubscription"] is None and "instead of" in refused["userErrors"][0]["message"]
 
 
 def test_the_simulator_puts_the_published_event_shape_for_an_arn_subscription(shop: Any) -> None:

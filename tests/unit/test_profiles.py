@@ -154,6 +154,7 @@ def test_profile_push_publishes_the_validated_profile_as_json(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # a local runtime earlier in this worker points it at moto
     path = ROOT / "config" / "examples" / "woo-psft.yaml"
     with mock_aws():
         result = CliRunner().invoke(cli, ["profile", "push", str(path), "--region", "eu-west-1"])
