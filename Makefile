@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-$(shell cat requirements-run.lock pyproject.toml | sha1sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.test-$(shell cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)
+# checkov runs from its own venv: its pins (boto3, packaging, networkx) conflict with requirements.lock's.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.lock-$(shell cat requirements-checkov.lock | sha1sum | cut -c1-12)
 # The locks pin every package (pip freeze), so pip installs them as they are: no resolving, no .pyc compiling.
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-compile
 PYTEST_WORKERS ?= 2
@@ -31,8 +34,16 @@ $(TEST_STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	@rm -f $(VENV)/.test-*
 	@touch $@
 
+# The template scan's checkov (tests/unit/test_template_checkov.py), inside .venv so `make clean` removes it.
+$(CHECKOV_STAMP): requirements-checkov.lock | $(BIN)/python
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps -r requirements-checkov.lock
+	$(CHECKOV_VENV)/bin/python -m pip check -q
+	@touch $@
+
 venv: $(RUN_STAMP)
-venv-test: $(TEST_STAMP)
+venv-test: $(TEST_STAMP) $(CHECKOV_STAMP)
 
 ## run: full sync on the embedded local stack against the sandboxes, print the report, exit 0 only if reconciled
 run: venv
