@@ -46,7 +46,8 @@ def test_queue_contract(template):
     dlq = resources["DeadLetterQueue"]["Properties"]
     poster_timeout = resources["PosterFunction"]["Properties"]["Timeout"]
     assert ingest["VisibilityTimeout"] >= 6 * poster_timeout
-    assert ingest["SqsManagedSseEnabled"] and dlq["SqsManagedSseEnabled"]
+    sse_sqs_unless_the_customers_key = {"Fn::If": ["HasKmsKey", {"Ref": "AWS::NoValue"}, True]}
+    assert ingest["SqsManagedSseEnabled"] == dlq["SqsManagedSseEnabled"] == sse_sqs_unless_the_customers_key
     assert dlq["MessageRetentionPeriod"] > ingest["MessageRetentionPeriod"]
     assert ingest["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
     assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"

@@ -124,14 +124,15 @@ def test_eventbridge_may_write_to_the_queue_and_its_dead_letter_queue_and_nothin
 
 
 def test_the_events_queue_retries_into_its_own_dead_letter_queue(stack):
-    resources, _ = stack
+    resources, resolver = stack
     queue = resources["ShopifyEventsQueue"]["Properties"]
     function = resources["EventBridgeReceiverFunction"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ShopifyEventsDeadLetterQueue", "Arn"]}
     dlq = resources["ShopifyEventsDeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
-    assert queue["SqsManagedSseEnabled"] and dlq["SqsManagedSseEnabled"]  # SSE-SQS: EventBridge can write to it
+    # SSE-SQS, which EventBridge can write to (with KmsKeyArn, the customer's key policy must let it)
+    assert resolver.resolve(queue["SqsManagedSseEnabled"]) is resolver.resolve(dlq["SqsManagedSseEnabled"]) is True
     mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     (mapping,) = [m for m in mappings if m["EventSourceArn"] == {"Fn::GetAtt": ["ShopifyEventsQueue", "Arn"]}]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
