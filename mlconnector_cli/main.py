@@ -392,7 +392,8 @@ def backfill_command(options: Options, connection: str, since: str, resources: t
 @click.option("--max-per-second", type=click.IntRange(1, 500), help="Rate of the SQS move task.")
 @pass_options
 def redrive_command(options: Options, dry_run: bool, force_local: bool, max_per_second: int | None) -> None:
-    """Move the dead-letter queue back to the ingest queue.
+    """Move the dead-letter queues back: the ingest DLQ to the ingest queue and, where the stack takes Shopify
+    webhooks through EventBridge, the events DLQ to the events queue (fix the profile first).
 
     Uses SQS StartMessageMoveTask; where the SQS endpoint lacks it (the local runtime) or with
     --local, receives, re-sends and deletes each message. Records post once either way.
@@ -406,33 +407,30 @@ def redrive_command(options: Options, dry_run: bool, force_local: bool, max_per_
         outputs.require("ingest_queue_url", "dead_letter_queue_url")
         sqs = options.sqs()
     local = force_local or bool(options.endpoint_url)
-    waiting = depth(sqs, outputs.dead_letter_queue_url)
     out = console()
-    if dry_run:
-        result = redrive(sqs, outputs.dead_letter_queue_url, outputs.ingest_queue_url, dry_run=True)
-        table = Table(title=f"Dead-letter queue: {len(result.listed)} message(s) would move")
-        for column in ("record", "message id", "receives"):
-            table.add_column(column)
-        for message in sorted(result.listed, key=lambda m: m.record_key):
-            table.add_row(message.record_key, message.message_id, str(message.receive_count))
-        out.print(table)
-        sys.exit(EXIT_OK)
-    with progress_bar("redriving", total=waiting) as advance:
-        result = redrive(
-            sqs,
-            outputs.dead_letter_queue_url,
-            outputs.ingest_queue_url,
-            local=local,
-            max_per_second=max_per_second,
-            progress=advance,
-        )
-    if result.method == "move-task":
-        out.print(f"SQS message move task started ({result.task_handle}): {result.moved} message(s) on their way")
-    else:
-        out.print(f"{result.moved} message(s) moved back to the ingest queue")
-    if result.failed:
-        out.print(f"[red]{result.failed} message(s) could not be sent and stay in the DLQ[/red]")
-    sys.exit(EXIT_PROBLEM if result.failed else EXIT_OK)
+    failed = 0
+    for name, dlq_url, source_url in outputs.dead_letter_queues():
+        if dry_run:
+            result = redrive(sqs, dlq_url, source_url, dry_run=True)
+            table = Table(title=f"{name} dead-letter queue: {len(result.listed)} message(s) would move")
+            for column in ("record", "message id", "receives"):
+                table.add_column(column)
+            for message in sorted(result.listed, key=lambda m: m.record_key):
+                table.add_row(message.record_key, message.message_id, str(message.receive_count))
+            out.print(table)
+            continue
+        with progress_bar(f"redriving the {name} DLQ", total=depth(sqs, dlq_url)) as advance:
+            result = redrive(sqs, dlq_url, source_url, local=local, max_per_second=max_per_second, progress=advance)
+        if result.method == "move-task":
+            out.print(
+                f"{name}: SQS message move task started ({result.task_handle}): {result.moved} message(s) on their way"
+            )
+        else:
+            out.print(f"{name}: {result.moved} message(s) moved back to the {name} queue")
+        if result.failed:
+            out.print(f"[red]{name}: {result.failed} message(s) could not be sent and stay in the DLQ[/red]")
+        failed += result.failed
+    sys.exit(EXIT_PROBLEM if failed else EXIT_OK)
 
 
 # --- replay -----------------------------------------------------------------------------------------

@@ -9,13 +9,20 @@ posts it: exactly once, however many times and whichever way it arrives.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from local.runtime import ACCOUNT, REGION
 from local.stack import LocalStack
+from mlconnector.ops.stack import write_outputs_file
+from mlconnector_cli.main import cli
 from tests.support.eventbridge import ARN, SOURCE, eventbridge_profile
 from tests.support.stack import audit_items, journals_for
 from tests.support.waiting import wait_for
@@ -91,3 +98,45 @@ def test_the_same_order_over_https_and_eventbridge_is_one_posting(stack):
     assert len({i["version"]["S"] for i in received}) == 1  # one idempotency key, whichever way it came
     posted = [i for i in history(stack, f"shop-psft|order|{order['id']}") if i["event"]["S"] == "posted"]
     assert len(posted) == 1
+
+
+def test_events_the_receiver_handed_back_go_back_with_mlc_redrive_and_post_once(stack, tmp_path):
+    """Events no connection took (the profile named another source) end in the events DLQ; once the profile is
+    right, ``mlc redrive`` moves them back to the events queue and the order posts once."""
+    shop = stack.stores["shop-psft"].state
+    put_on_the_bus, handed_back = shop.eventbridge, []
+    shop.eventbridge = lambda _arn, event: handed_back.append(event)
+    order = paid_order(shop)
+    shop.eventbridge = put_on_the_bus
+    assert len(handed_back) == 2  # orders/create and orders/paid
+    events_dlq = stack.runtime.outputs["ShopifyEventsDeadLetterQueueUrl"]
+    sqs = stack.runtime.client("sqs")
+    for event in handed_back:  # as the rule delivered them: the whole EventBridge event
+        envelope = {"version": "0", "id": str(uuid.uuid4()), "account": ACCOUNT, "region": REGION, "resources": []}
+        envelope["time"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        sqs.send_message(QueueUrl=events_dlq, MessageBody=json.dumps({**envelope, **event}))
+    outputs = write_outputs_file(stack.runtime.outputs, tmp_path / "local-outputs.json", stack.runtime.endpoint)
+    base = [
+        "--profile",
+        str(stack.profile_path),
+        "--endpoint-url",
+        stack.runtime.endpoint,
+        "--outputs-file",
+        str(outputs),
+    ]
+
+    dry = CliRunner().invoke(cli, [*base, "redrive", "--dry-run"], catch_exceptions=False)
+    assert dry.exit_code == 0, dry.output
+    assert "Shopify events dead-letter queue: 2 message(s) would move" in dry.output
+    assert f"orders/paid {order['id']}" in dry.output and f"orders/create {order['id']}" in dry.output
+    assert stack.runtime.queue_depth(events_dlq) == 2 and journals_for(stack, f"S{order['name']}") == []
+
+    moved = CliRunner().invoke(cli, [*base, "redrive"], catch_exceptions=False)
+    assert moved.exit_code == 0, moved.output
+    assert "Shopify events: 2 message(s) moved back to the Shopify events queue" in moved.output
+    assert "ingest: 0 message(s) moved back" in moved.output
+    drained(stack)
+    assert stack.runtime.queue_depth(events_dlq) == 0
+    assert len(journals_for(stack, f"S{order['name']}")) == 1
+    received = [i for i in history(stack, f"shop-psft|order|{order['id']}") if i["event"]["S"] == "received"]
+    assert len(received) == 2 and {i["detail"]["M"]["via"]["S"] for i in received} == {"eventbridge"}

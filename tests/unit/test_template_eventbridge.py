@@ -152,20 +152,27 @@ def test_the_receiver_reads_no_secret_and_writes_only_the_ingest_queue_and_the_a
     assert writes == {"sqs:SendMessage", "dynamodb:PutItem", "dynamodb:BatchWriteItem"}
 
 
-def _operator_eventbridge_statement(resources: dict[str, Any]) -> dict[str, Any]:
-    """The OperatorPolicy statement that exists only with the partner event source (its Fn::If's first branch)."""
+def _operator_eventbridge_statements(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The OperatorPolicy statements that exist only with the partner event source (their Fn::If's first branch)."""
+    statements = {}
     for statement in resources["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]:
         if "Fn::If" in statement and statement["Fn::If"][0] == "HasShopifyEventSource":
             assert statement["Fn::If"][2] == {"Ref": "AWS::NoValue"}
-            return statement["Fn::If"][1]
-    raise AssertionError("no OperatorPolicy statement for the partner event source")
+            statements[statement["Fn::If"][1]["Sid"]] = statement["Fn::If"][1]
+    return statements
 
 
 def test_operators_may_read_the_source_state_and_move_the_events_dlq_only_when_set(stack):
     resources, resolver = stack
-    statement = _operator_eventbridge_statement(resources)
+    statements = _operator_eventbridge_statements(resources)
+    assert set(statements) == {"ShopifyEvents", "ShopifyEventsEnqueue"}
+    statement = statements["ShopifyEvents"]
     assert "events:DescribeEventSource" in statement["Action"] and "sqs:StartMessageMoveTask" in statement["Action"]
     source_arn, dlq = statement["Resource"]
     assert resolver.resolve(source_arn) == f"arn:aws:events:us-east-1::event-source/{SOURCE}"
     assert dlq == {"Fn::GetAtt": ["ShopifyEventsDeadLetterQueue", "Arn"]}
+    # the move task (and mlc redrive --local) sends to the events queue, so the operator may send there and no further
+    enqueue = statements["ShopifyEventsEnqueue"]
+    assert enqueue["Action"] == ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    assert enqueue["Resource"] == {"Fn::GetAtt": ["ShopifyEventsQueue", "Arn"]}
     assert resolver.condition("HasShopifyEventSource") and not deployed(BASE)[1].condition("HasShopifyEventSource")

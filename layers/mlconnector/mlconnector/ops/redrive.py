@@ -1,4 +1,4 @@
-"""Moving the dead-letter queue back to the ingest queue.
+"""Moving a dead-letter queue back to its queue (the ingest queue; the Shopify events queue).
 
 On AWS this is SQS ``StartMessageMoveTask``. Where that API is missing (the local runtime's
 embedded SQS) or when asked to, the same move is done message by message: receive from the
@@ -58,7 +58,18 @@ def record_key_of(body: str) -> str:
             return "(not an envelope)"
         if isinstance(data, dict) and {"connection", "kind", "object_id"} <= data.keys():
             return f"{data['connection']}|{data['kind']}|{data['object_id']}"
+        if isinstance(data, dict) and isinstance(data.get("detail"), dict):
+            return _event_label(data)
         return "(not an envelope)"
+
+
+def _event_label(event: dict[str, Any]) -> str:
+    """An EventBridge event holding a webhook: its topic and the resource's id (``orders/paid 820982911946154508``)."""
+    detail = event["detail"]
+    metadata = detail.get("metadata") if isinstance(detail.get("metadata"), dict) else {}
+    topic = next((str(v) for k, v in metadata.items() if k.lower() == "x-shopify-topic"), event.get("detail-type", "?"))
+    payload = detail.get("payload") if isinstance(detail.get("payload"), dict) else {}
+    return f"{topic} {payload.get('id', '?')}"
 
 
 def queue_arn(sqs: Any, url: str) -> str:

@@ -23,6 +23,8 @@ OUTPUT_FIELDS: dict[str, str] = {
     "StateTableName": "state_table",
     "IdempotencyTableName": "idempotency_table",
     "EgressIp": "egress_ip",
+    "ShopifyEventsQueueUrl": "shopify_events_queue_url",
+    "ShopifyEventsDeadLetterQueueUrl": "shopify_events_dead_letter_queue_url",
 }
 
 #: The egress address an on-premise ERP sees from a local run: the operator's own machine.
@@ -40,6 +42,15 @@ class StackOutputs:
     state_table: str = ""
     idempotency_table: str = ""
     egress_ip: str = ""
+    shopify_events_queue_url: str = ""
+    shopify_events_dead_letter_queue_url: str = ""
+
+    def dead_letter_queues(self) -> list[tuple[str, str, str]]:
+        """(name, dead-letter queue URL, the queue it goes back to) for each dead-letter queue the stack has."""
+        pairs = [("ingest", self.dead_letter_queue_url, self.ingest_queue_url)]
+        if self.shopify_events_dead_letter_queue_url and self.shopify_events_queue_url:
+            pairs.append(("Shopify events", self.shopify_events_dead_letter_queue_url, self.shopify_events_queue_url))
+        return pairs
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, Any]) -> StackOutputs:
