@@ -1,8 +1,16 @@
-"""Suite-wide hooks: the counts that proof tests record are printed at the end of every run."""
+"""Suite-wide hooks: the counts that proof tests record are printed at the end of every run; hypothesis
+judges properties, not this machine's speed."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from hypothesis import HealthCheck, settings
+
+# CI and these machines are shared 2-core VMs that run 2-3x apart: a slow draw or example under load is not a
+# failed property. Each test's own @settings still sets its example counts.
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationErr
 from mlconnector import registry
 from mlconnector.accounting.rules import MappingRules
 from mlconnector.errors import ProfileError
-from mlconnector.published_profile import is_published, published_document, read_profile_text
+from mlconnector.published_profile import RefreshedProfile, is_published, published_document, read_profile_text
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -156,10 +155,5 @@ def load_profile(location: str) -> Profile:
     return parse_profile(text, source)
 
 
-@lru_cache(maxsize=4)
-def current_profile(location: str | None = None) -> Profile:
-    """The profile this container serves (``CONNECTOR_PROFILE``), loaded once per container."""
-    location = location or os.environ.get("CONNECTOR_PROFILE")
-    if not location:
-        raise ProfileError("CONNECTOR_PROFILE is not set (a file path or ssm:<parameter name>)")
-    return load_profile(location)
+#: The profile this container serves (``CONNECTOR_PROFILE``), read again every ``CONNECTOR_PROFILE_MAX_AGE``.
+current_profile = RefreshedProfile(parse_profile)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def read_profile_text(location: str) -> tuple[str, str]:
         from aws_lambda_powertools.utilities import parameters
 
         name = location.removeprefix("ssm:")
-        return parameters.get_parameter(name, max_age=300), location
+        return parameters.get_parameter(name, force_fetch=True), location
     path = Path(location)
     try:
         return path.read_text(encoding="utf-8"), str(path)
@@ -92,11 +93,48 @@ def _webhook_connection(data: Mapping[str, Any]) -> WebhookConnection:
     return connection
 
 
-@lru_cache(maxsize=4)
-def current_webhook_connections(location: str | None = None) -> dict[str, WebhookConnection]:
-    """The connections this receiver container serves (``CONNECTOR_PROFILE``), read once per container."""
-    location = location or os.environ.get("CONNECTOR_PROFILE")
-    if not location:
-        raise ProfileError("CONNECTOR_PROFILE is not set (a file path or ssm:<parameter name>)")
-    text, source = read_profile_text(location)
-    return webhook_connections(text, source)
+#: How long a container serves a profile before it reads it again (seconds); a pushed profile reaches warm
+#: containers within this age. One SSM read a container per period.
+DEFAULT_PROFILE_MAX_AGE = 300.0
+
+
+class RefreshedProfile[T]:
+    """The profile at ``CONNECTOR_PROFILE`` as ``parse`` makes it, for one container: read again once it is
+    ``CONNECTOR_PROFILE_MAX_AGE`` seconds old (default 300) and parsed again only when its text changed, so a
+    pushed profile reaches warm containers without redeploying and an unchanged one costs one read a period.
+    One that cannot be read or parsed again leaves the container on the profile it had (logged as an error)."""
+
+    def __init__(self, parse: Callable[[str, str], T]) -> None:
+        self._parse = parse
+        self._lock = threading.Lock()
+        self._served: dict[str, tuple[float, str, T]] = {}
+
+    def __call__(self, location: str | None = None) -> T:
+        location = location or os.environ.get("CONNECTOR_PROFILE")
+        if not location:
+            raise ProfileError("CONNECTOR_PROFILE is not set (a file path or ssm:<parameter name>)")
+        max_age = float(os.environ.get("CONNECTOR_PROFILE_MAX_AGE", DEFAULT_PROFILE_MAX_AGE))
+        with self._lock:
+            served = self._served.get(location)
+            if served and time.monotonic() - served[0] < max_age:
+                return served[2]
+            try:
+                text, source = read_profile_text(location)
+                parsed = served[2] if served and served[1] == text else self._parse(text, source)
+            except Exception as exc:
+                if not served:
+                    raise
+                from mlconnector.observability import logger  # keep serving what was read before, and say so
+
+                logger.error("profile not read again; serving the one read before", extra={"reason": str(exc)})
+                text, parsed = served[1], served[2]
+            self._served[location] = (time.monotonic(), text, parsed)
+            return parsed
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._served.clear()
+
+
+#: The connections this receiver container serves.
+current_webhook_connections = RefreshedProfile(webhook_connections)

@@ -34,27 +34,28 @@ def store_credentials(store_secret: str, webhook_secret: str | None) -> dict[str
 
 class BuiltFromCredentials:
     """Adapters by connection name, each rebuilt when its credentials change (rotation is picked up
-    within the secret cache's age); a replaced adapter is closed if it can be."""
+    within the secret cache's age) or its settings are another object (a profile read again and changed);
+    a replaced adapter is closed if it can be."""
 
     def __init__(self) -> None:
-        self._built: dict[str, tuple[int, Any]] = {}
+        self._built: dict[str, tuple[int, object, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str, credentials: Mapping[str, str], build: Callable[[], Any]) -> Any:
+    def get(self, name: str, credentials: Mapping[str, str], build: Callable[[], Any], settings: object = None) -> Any:
         fingerprint = hash(tuple(sorted(credentials.items())))
         with self._lock:
             cached = self._built.get(name)
-            if cached and cached[0] == fingerprint:
-                return cached[1]
+            if cached and cached[0] == fingerprint and cached[1] is settings:
+                return cached[2]
             if cached:
-                _close(cached[1])
+                _close(cached[2])
             adapter = build()
-            self._built[name] = (fingerprint, adapter)
+            self._built[name] = (fingerprint, settings, adapter)
             return adapter
 
     def close(self) -> None:
         with self._lock:
-            for _, adapter in self._built.values():
+            for *_, adapter in self._built.values():
                 _close(adapter)
             self._built.clear()
 

@@ -30,9 +30,8 @@ class Connector:
 
     @property
     def profile(self) -> Profile:
-        if self._profile is None:
-            self._profile = current_profile(self.env.profile_location or None)
-        return self._profile
+        """The profile given, or the one published (read again every ``CONNECTOR_PROFILE_MAX_AGE``)."""
+        return self._profile or current_profile(self.env.profile_location or None)
 
     def connection(self, name: str) -> Connection:
         return self.profile.connection(name)
@@ -55,13 +54,15 @@ class Connector:
         conn = self.connection(name)
         credentials = store_credentials(conn.secrets.store, conn.secrets.webhook)
         return self._sources.get(
-            name, credentials, lambda: registry.store_class(conn.store_type)(name, conn.store, credentials)
+            name, credentials, lambda: registry.store_class(conn.store_type)(name, conn.store, credentials), conn.store
         )
 
     def target(self, name: str) -> ErpTarget:
         conn = self.connection(name)
         credentials = get_credentials(conn.secrets.erp)
-        return self._targets.get(name, credentials, lambda: registry.erp_class(conn.erp_type)(conn.erp, credentials))
+        return self._targets.get(
+            name, credentials, lambda: registry.erp_class(conn.erp_type)(conn.erp, credentials), conn.erp
+        )
 
     def engine(self, name: str) -> AccountingEngine:
         from mlconnector.accounting.engine import AccountingEngine

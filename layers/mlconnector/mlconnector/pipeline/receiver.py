@@ -45,14 +45,12 @@ class Receiver:
 
     def __init__(self, environment: Environment | None = None) -> None:
         self.env = environment or Environment.from_env()
-        self._connections: Mapping[str, WebhookConnection] | None = None
         self._webhooks = BuiltFromCredentials()
-        self._event_webhooks: dict[str, StoreWebhooks] = {}
+        self._event_webhooks = BuiltFromCredentials()
 
     def connections(self) -> Mapping[str, WebhookConnection]:
-        if self._connections is None:
-            self._connections = current_webhook_connections(self.env.profile_location or None)
-        return self._connections
+        """The published profile's connections (read again every ``CONNECTOR_PROFILE_MAX_AGE``)."""
+        return current_webhook_connections(self.env.profile_location or None)
 
     def connection(self, name: str) -> WebhookConnection:
         return self.connections()[name]
@@ -68,17 +66,20 @@ class Receiver:
 
     def event_webhooks(self, name: str) -> StoreWebhooks:
         """The store's parser for EventBridge events: AWS authenticates the partner, so no signing secret is read."""
-        if name not in self._event_webhooks:
-            conn = self.connection(name)
-            self._event_webhooks[name] = registry.store_webhooks_class(conn.store_type)(name, conn.store, {})
-        return self._event_webhooks[name]
+        conn = self.connection(name)
+        return self._event_webhooks.get(
+            name, {}, lambda: registry.store_webhooks_class(conn.store_type)(name, conn.store, {}), conn.store
+        )
 
     def webhooks(self, name: str) -> StoreWebhooks:
         """The store's webhook verifier, rebuilt when its credentials change."""
         conn = self.connection(name)
         credentials = store_credentials(conn.store_secret, conn.webhook_secret)
         return self._webhooks.get(
-            name, credentials, lambda: registry.store_webhooks_class(conn.store_type)(name, conn.store, credentials)
+            name,
+            credentials,
+            lambda: registry.store_webhooks_class(conn.store_type)(name, conn.store, credentials),
+            conn.store,
         )
 
     @cached_property
