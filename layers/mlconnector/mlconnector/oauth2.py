@@ -30,7 +30,7 @@ def _oauth_error(response: requests.Response) -> str:
     """``, invalid_client`` (the RFC 6749 error code) for a message, never the description or body."""
     try:
         code = json.loads(response.content).get("error")
-    except (ValueError, AttributeError):
+    except (ValueError, RecursionError, AttributeError):
         return ""
     return f", {code}" if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) < 40 else ""
 
@@ -98,6 +98,6 @@ class ClientCredentials:
             body = json.loads(response.content)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
             raise TransientError(f"{self.who}: the OAuth2 token endpoint answered without an access_token") from None
         return _Token(token, time.monotonic() + lifetime - min(self._early, lifetime / 10))

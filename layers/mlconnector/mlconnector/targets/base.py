@@ -23,15 +23,21 @@ class ErpSettings(BaseModel):
     retry_attempts: int = Field(default=4, ge=1, le=10)
     retry_initial_delay: float = Field(default=0.2, ge=0)
     retry_max_delay: float = Field(default=8.0, ge=0)
+    #: The largest answer the ERP may send (MiB, decompressed): a larger one is refused, read no further.
+    max_response_mb: int = Field(default=10, ge=1, le=512)
 
     @property
     def retry_policy(self) -> RetryPolicy:
+        """Each attempt gets ``timeout_seconds`` for its whole answer (after connecting), not for each wait in it."""
+        connect_timeout = min(3.05, self.timeout_seconds)
         return RetryPolicy(
             attempts=self.retry_attempts,
             initial_delay=self.retry_initial_delay,
             max_delay=self.retry_max_delay,
-            connect_timeout=min(3.05, self.timeout_seconds),
+            connect_timeout=connect_timeout,
             read_timeout=self.timeout_seconds,
+            max_response_bytes=self.max_response_mb * 2**20,
+            deadline_seconds=connect_timeout + self.timeout_seconds,
         )
 
 

@@ -56,8 +56,12 @@ def dumps(body: Any) -> bytes:
 
 
 def loads(content: bytes | str) -> Any:
-    """JSON with numbers as ``Decimal`` (integers stay ``int``)."""
-    return json.loads(content, parse_float=Decimal)
+    """JSON with numbers as ``Decimal`` (integers stay ``int``); ValueError for what the parser cannot read, JSON
+    nested deeper than it goes included."""
+    try:
+        return json.loads(content, parse_float=Decimal)
+    except RecursionError:
+        raise ValueError("JSON nested deeper than the parser reads") from None
 
 
 # -- filters -----------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ def parse_body(response: requests.Response) -> Any:
     """The JSON body with numbers as ``Decimal`` (never float), or the text when it is not JSON."""
     try:
         return json.loads(response.text, parse_float=Decimal) if response.content else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser reads
         return response.text
 
 

@@ -393,7 +393,7 @@ class PeopleSoftConnection:
             raise TransientError(f"{self._who()}: REST inquiry answered HTTP {response.status_code}")
         try:
             return json.loads(response.text, parse_float=Decimal)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser reads
             raise TransientError(f"{self._who()}: REST inquiry answered non-JSON content") from None
 
     def close(self) -> None:
