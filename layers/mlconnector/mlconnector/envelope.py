@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -17,6 +18,9 @@ from typing import Any
 
 # SQS allows 256 KiB per message; above this the envelope carries a stub and the poster fetches.
 MAX_INLINE_PAYLOAD_BYTES = 180_000
+#: What SQS refuses in a message body that JSON text may hold raw (lone surrogates, U+FFFE, U+FFFF; JSON escapes
+#: the control characters itself): SendMessage allows #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-.
+_SQS_REFUSES = re.compile("[\ud800-\udfff\ufffe\uffff]")
 
 
 class RecordKind(StrEnum):
@@ -80,7 +84,10 @@ class Envelope:
         return data
 
     def to_json(self, *, payload: bool = True) -> str:
-        return json.dumps(self.to_dict(payload=payload), separators=(",", ":"), ensure_ascii=False)
+        """JSON an SQS message can carry: the characters SQS refuses, which a store record may hold, escaped
+        (``\\uffff``); any other text stays as it is, so a record's size barely changes on the way."""
+        text = json.dumps(self.to_dict(payload=payload), separators=(",", ":"), ensure_ascii=False)
+        return _SQS_REFUSES.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
     def replace(self, **changes: Any) -> Envelope:
         return dataclasses.replace(self, **changes)

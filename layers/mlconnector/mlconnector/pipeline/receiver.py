@@ -191,7 +191,7 @@ def _route_event(receiver: Receiver, body: str) -> tuple[str, WebhookOutcome]:
     """The connection an event belongs to (its partner event source, then its store's own checks) and its outcome."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookRejected(400, "message is not an EventBridge event (not JSON)") from None
     if not isinstance(event, dict):
         raise WebhookRejected(400, "message is not an EventBridge event (not an object)")

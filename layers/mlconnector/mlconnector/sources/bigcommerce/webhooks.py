@@ -7,7 +7,6 @@ poster fetches the record.
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,6 +15,7 @@ from mlconnector.envelope import Envelope, Origin, RecordKind
 from mlconnector.errors import ConnectorError
 from mlconnector.sources.base import StoreWebhooks, WebhookOutcome, WebhookRejected
 from mlconnector.sources.bigcommerce import signature
+from mlconnector.sources.webhook_body import json_body, store_id
 
 DEFAULT_SCOPES = (
     "store/order/created",
@@ -44,6 +44,9 @@ CUSTOMER_SCOPES = frozenset(
     }
 )
 KNOWN_SCOPES = ORDER_SCOPES | REFUND_SCOPES | CUSTOMER_SCOPES
+#: The payload's ``hash`` is a digest (SHA-1 hex in BigCommerce's examples); it becomes the delivery id and part of
+#: the version, which the queue and the audit trail keep: anything but a short printable ASCII text is refused.
+MAX_HASH_LENGTH = 256
 
 
 class BigCommerceWebhooks(StoreWebhooks):
@@ -89,8 +92,8 @@ class BigCommerceWebhooks(StoreWebhooks):
             raise WebhookRejected(401, "neither Standard Webhooks signature headers nor the registration header")
         if has_token:
             expected = self._credentials.get("webhook_token")
-            if not expected:
-                raise ConnectorError(f"connection {self.connection}: no webhook_token credential to verify deliveries")
+            if not expected:  # hooks are registered with the header only when there is a token to check it with
+                raise WebhookRejected(401, f"{self.settings['webhook_header_name']} sent, but no webhook_token is set")
             if not hmac.compare_digest(lowered[token_header].encode("utf-8"), expected.encode("utf-8")):
                 raise WebhookRejected(401, f"{self.settings['webhook_header_name']} does not match")
         if has_standard:
@@ -108,18 +111,17 @@ class BigCommerceWebhooks(StoreWebhooks):
             except signature.SignatureError as exc:
                 raise WebhookRejected(401, str(exc)) from None
 
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
+        payload = json_body(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
             raise WebhookRejected(400, "body is not a BigCommerce webhook payload")
         scope = str(payload.get("scope") or "")
         data = payload["data"]
         digest = str(payload.get("hash") or "")
         created_at = payload.get("created_at")
-        if not digest or not isinstance(created_at, int):
-            raise WebhookRejected(400, "payload lacks hash or created_at")
+        if not (0 < len(digest) <= MAX_HASH_LENGTH and digest.isascii() and digest.isprintable()):
+            raise WebhookRejected(400, "payload's hash is not a digest")
+        if not isinstance(created_at, int):
+            raise WebhookRejected(400, "payload lacks an integer created_at")
         kind, object_id = self._stub_target(scope, data)
         envelope = Envelope(
             connection=self.connection,
@@ -136,9 +138,10 @@ class BigCommerceWebhooks(StoreWebhooks):
     @staticmethod
     def _stub_target(scope: str, data: Mapping[str, Any]) -> tuple[RecordKind, str]:
         def numeric(value: Any, what: str) -> str:
-            if isinstance(value, bool) or not str(value).isdigit():
+            record_id = store_id(value)
+            if record_id is None:
                 raise WebhookRejected(400, f"{scope} payload has no numeric {what}")
-            return str(value)
+            return record_id
 
         if scope in ORDER_SCOPES:
             return RecordKind.ORDER, numeric(data.get("id"), "data.id")

@@ -23,6 +23,7 @@ from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin, Rec
 from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.sources.base import StoreWebhooks, WebhookOutcome, WebhookRejected
 from mlconnector.sources.stamps import first_stamp
+from mlconnector.sources.webhook_body import json_body, store_id
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,9 @@ def stamp(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise ReviewError(f"Shopify timestamp {value!r} is not ISO 8601") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or an offset moving it out of the years 1..9999
+        raise ReviewError(f"Shopify timestamp {str(value)[:40]!r} is not an ISO 8601 time") from None
 
 
 def modified_at(payload: Mapping[str, Any]) -> datetime:
@@ -119,7 +120,8 @@ def needs_transactions(payload: Mapping[str, Any], paid_statuses: Iterable[str])
     """Whether the order's payments cannot be read from the order alone (split tenders, gift cards)."""
     if str(payload.get("financial_status") or "") not in set(paid_statuses):
         return False
-    gateways = [str(g) for g in payload.get("payment_gateway_names") or ()]
+    names = payload.get("payment_gateway_names")
+    gateways = [str(g) for g in names] if isinstance(names, list) else []
     return len(set(gateways)) > 1 or any(g in GIFT_CARD_GATEWAYS or g in STORE_CREDIT_GATEWAYS for g in gateways)
 
 
@@ -227,22 +229,21 @@ class ShopifyWebhooks(StoreWebhooks):
         resource = topic.partition("/")[0]
         if resource not in _KINDS or topic not in SUPPORTED_TOPICS | set(self.settings["webhook_topics"]):
             raise WebhookRejected(400, f"unknown webhook topic {topic!r}")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(data, dict) or not str(data.get("id", "")).isdigit():
+        data = json_body(body)
+        record_id = store_id(data.get("id")) if isinstance(data, dict) else None
+        if record_id is None:
             raise WebhookRejected(400, "body is not a Shopify resource with an id")
 
         kind = _KINDS[resource]
         try:
             if kind is RecordKind.REFUND:
-                if not str(data.get("order_id", "")).isdigit():
+                order_id = store_id(data.get("order_id"))
+                if order_id is None:
                     raise WebhookRejected(400, "refund body has no order_id")
-                object_id = f"{data['order_id']}:{data['id']}"
+                object_id = f"{order_id}:{record_id}"
                 version = refund_version(data)
             else:
-                object_id = str(data["id"])
+                object_id = record_id
                 version = version_of(data)
         except ReviewError:
             raise WebhookRejected(400, f"{topic} body has no valid timestamp") from None

@@ -6,7 +6,6 @@ came from a webhook or the poller, so both share one idempotency key.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from mlconnector.envelope import MAX_INLINE_PAYLOAD_BYTES, Envelope, Origin, Rec
 from mlconnector.errors import ConnectorError, ReviewError
 from mlconnector.sources.base import StoreWebhooks, WebhookOutcome, WebhookRejected
 from mlconnector.sources.stamps import first_stamp
+from mlconnector.sources.webhook_body import json_body, store_id
 from mlconnector.sources.woocommerce.signature import verify_webhook_signature
 
 DEFAULT_TOPICS = ("order.created", "order.updated", "order.deleted", "customer.created", "customer.updated")
@@ -27,11 +27,14 @@ _KINDS = {"order": RecordKind.ORDER, "customer": RecordKind.CUSTOMER}
 
 
 def gmt(value: Any) -> datetime | None:
-    """A ``*_gmt`` timestamp ("2024-05-01T10:00:00", no zone) as an aware UTC datetime."""
+    """A ``*_gmt`` timestamp ("2024-05-01T10:00:00", no zone) as an aware UTC datetime; ValueError if it is none."""
     if not value:
         return None
     parsed = datetime.fromisoformat(str(value))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # an offset that moves the time out of datetime's years 1..9999
+        raise ValueError(f"{value!r} is outside the years UTC can hold") from None
 
 
 def modified_at(payload: Mapping[str, Any]) -> datetime:
@@ -76,15 +79,12 @@ class WooCommerceWebhooks(StoreWebhooks):
         resource, _, event = topic.partition(".")
         if resource not in _KINDS or event not in EVENTS:
             raise WebhookRejected(400, f"unknown webhook topic {topic!r}")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise WebhookRejected(400, "body is not JSON") from None
-        if not isinstance(data, dict) or not isinstance(data.get("id"), int | str) or not str(data["id"]).isdigit():
+        data = json_body(body)
+        object_id = store_id(data.get("id")) if isinstance(data, dict) else None
+        if object_id is None:
             raise WebhookRejected(400, "body is not a WooCommerce resource with an id")
 
         kind = _KINDS[resource]
-        object_id = str(data["id"])
         delivery_id = lowered.get("x-wc-webhook-delivery-id", "")
         common = {"connection": self.connection, "origin": Origin.WEBHOOK, "topic": topic, "delivery_id": delivery_id}
         if event == "deleted":
@@ -98,16 +98,17 @@ class WooCommerceWebhooks(StoreWebhooks):
             raise WebhookRejected(400, f"{topic} body has no valid date_modified_gmt") from None
         inline = data if len(body) <= MAX_INLINE_PAYLOAD_BYTES else None
         envelopes = [Envelope(kind=kind, object_id=object_id, version=version, payload=inline, **common)]
-        if kind is RecordKind.ORDER:
-            for refund in data.get("refunds") or ():
-                if isinstance(refund, dict) and str(refund.get("id", "")).isdigit():
-                    envelopes.append(
-                        Envelope(
-                            kind=RecordKind.REFUND,
-                            object_id=f"{object_id}:{refund['id']}",
-                            version=str(refund["id"]),
-                            payload=None,
-                            **common,
-                        )
+        refunds = data.get("refunds") if kind is RecordKind.ORDER else None
+        for refund in refunds if isinstance(refunds, list) else ():
+            refund_id = store_id(refund.get("id")) if isinstance(refund, dict) else None
+            if refund_id is not None:
+                envelopes.append(
+                    Envelope(
+                        kind=RecordKind.REFUND,
+                        object_id=f"{object_id}:{refund_id}",
+                        version=refund_id,
+                        payload=None,
+                        **common,
                     )
+                )
         return WebhookOutcome(envelopes=tuple(envelopes), note=f"{topic} {object_id}", headers_seen=seen)
