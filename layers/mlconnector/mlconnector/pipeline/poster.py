@@ -463,5 +463,8 @@ def _map[T](mapper: Callable[[dict[str, Any]], T], payload: dict[str, Any], what
 
 
 def _first_loc(exc: ValidationError) -> str:
+    """Where the first error is and what it says (never the value: no personal data in the audit trail)."""
     errors = exc.errors(include_url=False, include_input=False)
-    return ".".join(str(p) for p in errors[0]["loc"]) if errors else "(top)"
+    if not errors:
+        return "(top)"
+    return f"{'.'.join(str(p) for p in errors[0]['loc']) or '(body)'}: {errors[0]['msg']}"
