@@ -64,19 +64,25 @@ class RunReport:
 
 def audit_events(stack: LocalStack) -> tuple[Counter, Counter]:
     """Counts of audit events, and of (event, connection, reason) for failures and reviews."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from mlconnector.aws.audit import entries
+
     assert stack.runtime
     ddb = stack.runtime.client("dynamodb")
+    plain = TypeDeserializer()
     events: Counter = Counter()
     reasons: Counter = Counter()
     kwargs: dict[str, Any] = {"TableName": stack.runtime.outputs["AuditTableName"]}
     while True:
         page = ddb.scan(**kwargs)
-        for item in page["Items"]:
-            event = item["event"]["S"]
+        items = [{k: plain.deserialize(v) for k, v in item.items()} for item in page["Items"]]
+        for entry in (e for item in items for e in entries(item)):
+            event = entry["event"]
             events[event] += 1
             if event in ("failed", "needs_review", "dead_lettered"):
-                reason = item.get("detail", {}).get("M", {}).get("reason", {}).get("S", "")
-                reasons[(event, item.get("connection", {}).get("S", ""), reason[:160])] += 1
+                reason = str(entry["detail"].get("reason", ""))
+                reasons[(event, entry["connection"], reason[:160])] += 1
         if "LastEvaluatedKey" not in page:
             return events, reasons
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

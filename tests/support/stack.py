@@ -9,13 +9,21 @@ from local.stack import LocalStack
 
 
 def audit_items(stack: LocalStack) -> list[dict[str, Any]]:
+    """Every audit entry, one per event (an outcome item holds an attempt's events), in DynamoDB's typed form."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    from mlconnector.aws.audit import entries
+
     assert stack.runtime
     ddb = stack.runtime.client("dynamodb")
+    plain, typed = TypeDeserializer(), TypeSerializer()
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": stack.runtime.outputs["AuditTableName"]}
     while True:
         page = ddb.scan(**kwargs)
-        items.extend(page["Items"])
+        for item in page["Items"]:
+            for entry in entries({k: plain.deserialize(v) for k, v in item.items()}):
+                items.append({k: typed.serialize(v) for k, v in entry.items()})
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

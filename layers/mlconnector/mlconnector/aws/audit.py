@@ -1,8 +1,18 @@
-"""The audit trail: one item per state change of a record, never updated, never holding personal data.
+"""The audit trail: every state change of a record, never updated, never holding personal data.
 
-Keys: ``pk`` = record key (connection|kind|object id), ``sk`` = ISO time + a sequence suffix so
-items sort in the order they happened. The ``by_day`` index (``day`` = connection#YYYY-MM-DD)
-serves reconciliation and reports by date.
+Keys: ``pk`` = record key (connection|kind|object id), ``sk`` = ISO time + a random suffix, so a
+record's items sort in the order they happened. Two shapes:
+
+* an *event item* holds one event (``event``, ``at``, ``detail``): what the receiver, the poller,
+  replays, the keeper and the reconciler say, and a delivery the poster suppresses or defers;
+* an *outcome item* holds one poster attempt: ``events``, the attempt's events in order (processing,
+  customers upserted, documents posted or found, skipped, review, failure, dead-lettering), each with
+  its own ``at`` and ``detail``. One write instead of one per event.
+
+Only outcome items with an event reconciliation reads (a document posted, a failure, a review)
+carry ``day`` (connection#YYYY-MM-DD of the attempt's end), so only they are in the ``by_day``
+index: a DynamoDB index costs a write for every item it holds. ``entries`` turns either shape into
+one entry per event.
 """
 
 from __future__ import annotations
@@ -36,6 +46,13 @@ class AuditEvent(StrEnum):
     REPLAYED = "replayed"
     WEBHOOK_KEEPER = "webhook_keeper"
     RECONCILED = "reconciled"
+
+
+#: The events reconciliation reads from the ``by_day`` index (``ops.reconcile``): an outcome item with one is in it.
+DAY_INDEXED = frozenset({AuditEvent.POSTED, AuditEvent.FAILED, AuditEvent.NEEDS_REVIEW, AuditEvent.DEAD_LETTERED})
+
+#: Attributes every entry has beside its event: derived from ``pk`` when an item does not store them.
+_KEY_PARTS = ("connection", "kind", "object_id")
 
 
 @dataclass(frozen=True)
@@ -74,16 +91,11 @@ class AuditTrail:
         self.table_name = table_name
 
     def item(self, envelope: Envelope, event: AuditEvent, detail: dict[str, Any]) -> dict[str, Any]:
-        """The audit item for ``event`` happening now, ready to be put."""
-        at = _now()
-        stamp = at.isoformat(timespec="microseconds")
+        """The event item for ``event`` happening now, ready to be put."""
+        stamp = _stamp(_now())
         return {
             "pk": envelope.record_key,
             "sk": f"{stamp}#{uuid.uuid4().hex[:8]}",
-            "day": f"{envelope.connection}#{at.date().isoformat()}",
-            "connection": envelope.connection,
-            "kind": str(envelope.kind),
-            "object_id": envelope.object_id,
             "version": envelope.version,
             "origin": str(envelope.origin),
             "event": str(event),
@@ -91,20 +103,31 @@ class AuditTrail:
             "detail": _clean(detail),
         }
 
+    def outcome_item(self, envelope: Envelope, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """One attempt's events (``outcome_event`` each, in order) as one item; in the ``by_day`` index if one of
+        them is ``DAY_INDEXED``."""
+        first, last = events[0]["at"], events[-1]["at"]
+        item = {
+            "pk": envelope.record_key,
+            "sk": f"{first}#{uuid.uuid4().hex[:8]}",
+            "version": envelope.version,
+            "origin": str(envelope.origin),
+            "events": events,
+        }
+        if any(e["event"] in DAY_INDEXED for e in events):
+            item["day"] = f"{envelope.connection}#{last[:10]}"
+        return item
+
     def record(self, envelope: Envelope, event: AuditEvent, **detail: Any) -> None:
         table(self.table_name).put_item(Item=self.item(envelope, event, detail))
 
     def record_raw(self, record_key: str, event: AuditEvent, **detail: Any) -> None:
-        """An entry for something that is not a readable envelope (a poison message)."""
-        at = _now()
-        stamp = at.isoformat(timespec="microseconds")
-        connection = record_key.split("|", 1)[0]
+        """An entry for something that is not a readable envelope (a poison message, a reconciliation)."""
+        stamp = _stamp(_now())
         table(self.table_name).put_item(
             Item={
                 "pk": record_key,
                 "sk": f"{stamp}#{uuid.uuid4().hex[:8]}",
-                "day": f"{connection}#{at.date().isoformat()}",
-                "connection": connection,
                 "event": str(event),
                 "at": stamp,
                 "detail": _clean(detail),
@@ -117,17 +140,43 @@ class AuditTrail:
                 batch.put_item(Item=self.item(envelope, event, detail))
 
     def history(self, record_key: str) -> list[AuditItem]:
+        """Every event of the record, in the order it happened."""
         items = _query_all(table(self.table_name), KeyConditionExpression=Key("pk").eq(record_key))
-        return [_to_item(i) for i in items]
+        return [_to_item(e) for e in sorted((e for i in items for e in entries(i)), key=lambda e: e["sk"])]
 
     def by_day(self, connection: str, day: str) -> Iterator[dict[str, Any]]:
-        return iter(
-            _query_all(
-                table(self.table_name),
-                IndexName="by_day",
-                KeyConditionExpression=Key("day").eq(f"{connection}#{day}"),
-            )
+        """The entries of the poster's attempts that ended on ``day`` (and of event items from before outcome
+        items, which carried ``day`` each)."""
+        items = _query_all(
+            table(self.table_name),
+            IndexName="by_day",
+            KeyConditionExpression=Key("day").eq(f"{connection}#{day}"),
         )
+        return (entry for item in items for entry in entries(item))
+
+
+def outcome_event(event: AuditEvent, detail: dict[str, Any]) -> dict[str, Any]:
+    """One event of an outcome item, stamped now."""
+    cleaned = _clean(detail)
+    return {"event": str(event), "at": _stamp(_now()), **({"detail": cleaned} if cleaned else {})}
+
+
+def entries(item: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per event an item holds (``pk``, ``sk``, ``connection``, ``kind``, ``object_id``, ``version``,
+    ``origin``, ``event``, ``at``, ``detail``); an entry's ``sk`` sorts it among the record's others."""
+    parts = dict(zip(_KEY_PARTS, str(item["pk"]).split("|", 2), strict=False))
+    base = {**parts, **{k: v for k, v in item.items() if k not in ("events", "day")}}
+    if "events" not in item:
+        return [{**base, "detail": item.get("detail", {})}]
+    suffix = str(item["sk"]).rsplit("#", 1)[-1]
+    return [
+        {**base, "sk": f"{e['at']}#{suffix}{n:02d}", "event": e["event"], "at": e["at"], "detail": e.get("detail", {})}
+        for n, e in enumerate(item["events"])
+    ]
+
+
+def _stamp(at: datetime) -> str:
+    return at.isoformat(timespec="microseconds")
 
 
 def _to_item(raw: dict[str, Any]) -> AuditItem:

@@ -32,11 +32,12 @@ def _until_processed(operation: Callable[..., Any], request: Any, leftover: str)
     raise TransientError(f"DynamoDB left {leftover} after {ATTEMPTS} attempts")
 
 
-def batch_get(table_name: str, keys: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Strongly consistent reads of ``keys`` from one table; items that do not exist are simply absent."""
+def batch_get(table_name: str, keys: Sequence[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+    """Reads of ``keys`` from one table, strongly consistent unless ``consistent=False`` (half the read units);
+    items that do not exist are simply absent."""
     items: list[dict[str, Any]] = []
     for start in range(0, len(keys), MAX_GET_KEYS):
-        request = {table_name: {"Keys": list(keys[start : start + MAX_GET_KEYS]), "ConsistentRead": True}}
+        request = {table_name: {"Keys": list(keys[start : start + MAX_GET_KEYS]), "ConsistentRead": consistent}}
         for response in _until_processed(resource().batch_get_item, request, "UnprocessedKeys"):
             items.extend(response.get("Responses", {}).get(table_name, []))
     return items

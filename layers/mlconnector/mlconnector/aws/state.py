@@ -4,13 +4,14 @@ Item shapes (``pk`` / ``sk``):
 
 * ``watermark#<connection>#<resource>`` / ``-``: ``value`` = ISO timestamp of the newest record seen;
 * ``map#<connection>#<kind>#<store id>`` / ``-``: ``erp_id`` (customers, ERP documents by reference);
-* ``record#<connection>|<kind>|<object id>`` / ``status``: the latest status of a record, with the
-  envelope to replay it and the ERP document ids; indexed by ``status_key`` = connection#status.
+* ``record#<connection>|<kind>|<object id>`` / ``status``: the latest status of a record, the version
+  it is about, the envelope to replay it and the ERP document ids; indexed by ``status_key`` =
+  connection#status (bindings and watermarks have none, so they are not in the index).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,10 @@ class RecordStatus:
     NEEDS_REVIEW = "needs_review"
     SKIPPED = "skipped"
     DEAD_LETTERED = "dead_lettered"
+
+
+#: Outcomes that end a version's processing: a later delivery of that version changes nothing.
+FINISHED = frozenset({RecordStatus.POSTED, RecordStatus.SKIPPED, RecordStatus.NEEDS_REVIEW})
 
 
 class StateStore:
@@ -80,6 +85,19 @@ class StateStore:
     def status(self, record_key: str) -> dict[str, Any] | None:
         return self._table.get_item(Key={"pk": f"record#{record_key}", "sk": "status"}).get("Item")
 
+    def finished(self, envelopes: Sequence[Envelope]) -> dict[str, str]:
+        """Record key → status, for the envelopes whose version the poster has finished with (``FINISHED``).
+
+        Eventually consistent (half the read units): a version finished a moment ago may be missed, and the
+        poster then suppresses the delivery as a duplicate."""
+        keys = [{"pk": f"record#{key}", "sk": "status"} for key in dict.fromkeys(e.record_key for e in envelopes)]
+        items = {i["pk"].removeprefix("record#"): i for i in batch_get(self.table_name, keys, consistent=False)}
+        return {
+            e.record_key: str(item["status"])
+            for e in envelopes
+            if (item := items.get(e.record_key)) and item.get("version") == e.version and item["status"] in FINISHED
+        }
+
     def records_with_status(self, connection: str, status: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
@@ -115,6 +133,7 @@ def status_item(envelope: Envelope, status: str, **fields: Any) -> dict[str, Any
         "connection": envelope.connection,
         "kind": str(envelope.kind),
         "object_id": envelope.object_id,
+        "version": envelope.version,
         "updated_at": datetime.now(UTC).isoformat(),
         "envelope": envelope.to_json(payload=False),
         **{k: v for k, v in fields.items() if v not in (None, "")},

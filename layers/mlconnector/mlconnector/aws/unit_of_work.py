@@ -1,9 +1,10 @@
 """One record's reads and writes in DynamoDB, batched: the poster's unit of work.
 
-The id bindings a record needs are read together (``BatchGetItem``); its audit entries, new
-bindings and final status are written together (``BatchWriteItem`` across the audit and state
-tables) when the record is done. A record then costs two DynamoDB round trips besides
-Powertools idempotency, instead of one per read and per write.
+The id bindings a record needs are read together (``BatchGetItem``); its audit events (one outcome
+item), new bindings and final status are written together (``BatchWriteItem`` across the audit and
+state tables) when the record is done. A record then costs two DynamoDB round trips besides
+Powertools idempotency, instead of one per read and per write, and one audit write instead of one
+per event.
 
 Deferring binding writes to the end of the record is safe: if the function dies between an ERP
 create and the flush, the retry asks the ERP for the document's deterministic reference first
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mlconnector.aws.audit import AuditEvent, AuditTrail
+from mlconnector.aws.audit import AuditEvent, AuditTrail, outcome_event
 from mlconnector.aws.batch import batch_put
 from mlconnector.aws.state import StateStore, binding_item, status_item
 from mlconnector.envelope import Envelope
@@ -38,6 +39,7 @@ class UnitOfWork:
         self._known: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._shared = shared if shared is not None else {}
         self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._events: list[dict[str, Any]] = []
 
     # reads ------------------------------------------------------------------------------------------
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -69,7 +71,7 @@ class UnitOfWork:
         self._pending.append((self._state.table_name, item))
 
     def audit(self, event: AuditEvent, **detail: Any) -> None:
-        self._pending.append((self._audit.table_name, self._audit.item(self.envelope, event, detail)))
+        self._events.append(outcome_event(event, detail))
 
     def status(self, status: str, **fields: Any) -> None:
         self._pending.append((self._state.table_name, status_item(self.envelope, status, **fields)))
@@ -77,5 +79,8 @@ class UnitOfWork:
     def flush(self) -> None:
         """Write everything buffered; raises ``TransientError`` if DynamoDB keeps items unprocessed."""
         pending, self._pending = self._pending, []
+        if self._events:
+            pending.append((self._audit.table_name, self._audit.outcome_item(self.envelope, self._events)))
+            self._events = []
         if pending:
             batch_put(pending)

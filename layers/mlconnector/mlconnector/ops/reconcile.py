@@ -1,11 +1,12 @@
 """Reconciliation of one day: what the audit trail says was posted against what the ERP holds.
 
 Store side: the audit trail's ``posted`` events of the day (reference, source total, currency,
-ERP document id). ERP side: each reference looked up in the ERP through the target's own
-``find_posting`` (the same natural-key lookup the poster trusts), plus, where the target has an
-inquiry by date (PeopleSoft's journal inquiry, JD Edwards' F0911 read-back), the ERP's documents
-of the day that the connector never bound to a store record. Differences are reported, never fixed.
-A target with a ``reconcile_check`` adds what a lookup cannot see: a difference (Fusion's total of an invoice whose
+ERP document id), from the poster's outcome items in the ``by_day`` index. ERP side: each
+reference looked up in the ERP through the target's own ``find_posting`` (the same natural-key
+lookup the poster trusts), plus, where the target has an inquiry by date (PeopleSoft's journal
+inquiry, JD Edwards' F0911 read-back), the ERP's documents of the day that the connector never
+bound to a store record. Differences are reported, never fixed. A target with a
+``reconcile_check`` adds what a lookup cannot see: a difference (Fusion's total of an invoice whose
 tax it calculated, against the store's) or a note (a Fusion credit memo left on account, and why).
 """
 
@@ -21,10 +22,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from mlconnector.aws.audit import DAY_INDEXED, AuditEvent
 from mlconnector.documents import Posting, PostingKind
 from mlconnector.pipeline.context import Connector
 
-FAILED_EVENTS = frozenset({"failed", "dead_lettered", "needs_review"})
+FAILED_EVENTS = DAY_INDEXED - {AuditEvent.POSTED}
 OK = "ok"
 
 
@@ -305,7 +307,6 @@ def write_html(report: ReconReport, path: Path) -> Path:
 def record_reconciliation(connector: Connector, day: date, connections: list[str] | None = None) -> dict[str, dict]:
     """Reconcile ``day`` and say so: one audit entry per connection and a ``ReconciliationDifferences``
     metric, so an alarm can fire. Returns the per-connection summary."""
-    from mlconnector.aws.audit import AuditEvent
     from mlconnector.observability import count, logger
 
     report = reconcile(connector, day, connections)

@@ -2,7 +2,11 @@
 
 The watermark moves to the newest *record* timestamp seen, never to the run time, and only
 after every enqueue succeeded: a failed run leaves it where it was and the next run re-reads.
-Re-reading is harmless because the poster is idempotent on (connection, kind, id, version).
+Re-reading is harmless because the poster is idempotent on (connection, kind, id, version); a
+version the poster has already finished (posted, skipped or in review, per the state table) is not
+enqueued again: the first poll that sees it finished records it as a suppressed duplicate, as the
+poster would have, and the overlap window's later re-readings of it (about overlap / poll interval
+of them) record nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def poll(
     """Enqueue every record of ``resource`` changed since the watermark minus the overlap window."""
     connection = connector.connection(connection_name)
     source = connector.source(connection_name)
+    watermark: datetime | None = None
     if since is None:
         watermark = connector.state.watermark(connection_name, resource)
         overlap = timedelta(seconds=connection.polling.overlap_seconds)
@@ -63,18 +68,27 @@ def poll(
 
     newest: datetime | None = None
     total = 0
-    pending: list[Envelope] = []
+    pending: list[tuple[Envelope, datetime]] = []
 
     def flush() -> None:
-        message_ids = enqueue(connector.env.queue_url, pending)
+        finished = connector.state.finished([e for e, _ in pending])
+        fresh = [e for e, _ in pending if e.record_key not in finished]
+        message_ids = enqueue(connector.env.queue_url, fresh)
         connector.audit.record_many(
-            (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None})
-            for e, m in zip(pending, message_ids, strict=True)
+            [
+                (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None})
+                for e, m in zip(fresh, message_ids, strict=True)
+            ]
+            + [
+                (e, AuditEvent.DUPLICATE, {"first_outcome": finished[e.record_key]})
+                for e, modified_at in pending
+                if e.record_key in finished and (watermark is None or modified_at > watermark)
+            ]
         )
         pending.clear()
 
     for record in source.changed_since(resource, since):
-        pending.append(envelope_for(connection_name, record, origin))
+        pending.append((envelope_for(connection_name, record, origin), record.modified_at))
         newest = record.modified_at if newest is None or record.modified_at > newest else newest
         total += 1
         if len(pending) >= BATCH:
