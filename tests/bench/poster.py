@@ -42,6 +42,7 @@ ORDERS_SLOW = int(os.environ.get("BENCH_POSTER_ORDERS_SLOW", "800"))
 ORDERS_SLOWER = int(os.environ.get("BENCH_POSTER_ORDERS_SLOWER", "400"))
 ORDERS_SMALL_CAP = int(os.environ.get("BENCH_POSTER_ORDERS_SMALL_CAP", "600"))
 ORDERS_CLIENT_CPU = int(os.environ.get("BENCH_POSTER_ORDERS_CLIENT_CPU", "100"))
+ORDERS_LIFECYCLE = int(os.environ.get("BENCH_POSTER_ORDERS_LIFECYCLE", "300"))
 OVERHEAD_REQUESTS = ("wsdl", "xsd")
 
 
@@ -243,6 +244,98 @@ class RemotePeopleSoft:
         self.process.wait(timeout=10)
 
 
+def _role(thread_name: str) -> str:
+    return "poster" if "PosterFunction" in thread_name else "other"
+
+
+class HttpBytes:
+    """HTTP bytes this process sends to and receives from the URLs of each named side (requests only): request
+    line, headers and body out; status line, headers and body in."""
+
+    def __init__(self, sides: dict[str, list[str]]) -> None:
+        self.sides = sides
+        self.bytes: Counter = Counter()
+        self._original: Any = None
+
+    def __enter__(self) -> HttpBytes:
+        from requests.adapters import HTTPAdapter
+
+        self._original = original = HTTPAdapter.send
+        counter = self
+
+        def counting(adapter: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
+            response = original(adapter, request, *args, **kwargs)
+            side = next((s for s, urls in counter.sides.items() if any(request.url.startswith(u) for u in urls)), None)
+            if side:
+                body = request.body or b""
+                counter.bytes[(side, "sent")] += (
+                    len(request.method) + len(request.path_url) + 12 + _header_bytes(request.headers) + len(body)
+                )
+                counter.bytes[(side, "received")] += 17 + _header_bytes(response.headers) + len(response.content)
+            return response
+
+        HTTPAdapter.send = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from requests.adapters import HTTPAdapter
+
+        HTTPAdapter.send = self._original  # type: ignore[method-assign]
+
+    def per(self, n: float) -> dict[str, dict[str, float]]:
+        return {
+            side: {way: round(self.bytes[(side, way)] / n, 1) for way in ("sent", "received")} for side in self.sides
+        }
+
+
+def _header_bytes(headers: Any) -> int:
+    return sum(len(str(k)) + len(str(v)) + 4 for k, v in headers.items()) + 2
+
+
+def lifecycle(orders: int = ORDERS_LIFECYCLE, seed: int = 505) -> dict[str, Any]:
+    """DynamoDB capacity units of an order's whole life, counted from the requests (``tests.bench.capacity``).
+
+    Each order is delivered by webhook (receiver, poster); then a first poll sees every order again (the
+    poller, and the poster for what the poller enqueues); then a second poll re-reads them all, as the
+    overlap window does about overlap / poll interval times. Orders are modified within the last 7 minutes,
+    so the second poll's window (watermark minus 10 minutes) holds them all. Customers the store creates
+    alongside come by webhook and poll too and are counted with the orders.
+    """
+    from local.stack import LocalStack
+    from tests.bench.capacity import CapacityUnits
+    from tests.support.stack import event_counts
+
+    with CapacityUnits(_role) as capacity, stdout_to_file() as log, LocalStack(connections=[CONNECTION]) as stack:
+        outputs = stack.runtime.outputs
+        capacity.know(
+            stack.runtime.client("dynamodb"),
+            {outputs[f"{name}TableName"]: name for name in ("Audit", "State", "Idempotency")},
+        )
+        woo = stack.stores[CONNECTION].state
+        sides = {"erp": [stack.erps[CONNECTION].server.url], "store": [stack.stores[CONNECTION].server.url]}
+        phases: dict[str, dict[str, Any]] = {}
+        with HttpBytes(sides) as http:
+            capacity.reset()
+            woo.generate_orders(orders, seed=seed, deliver=True, span_days=0.005)
+            stack.runtime.wait_until_drained(timeout=600)
+            phases["webhook_delivery"] = {**capacity.summary(per=orders), "http_bytes": http.per(orders)}
+            for phase in ("first_poll_sighting", "overlap_re_reading"):
+                capacity.reset()
+                http.bytes.clear()
+                stack.poll(CONNECTION)
+                stack.runtime.wait_until_drained(timeout=600)
+                phases[phase] = {**capacity.summary(per=orders), "http_bytes": http.per(orders)}
+        events = event_counts(stack)
+        sizes = {name: table_profile(stack, f"{name}TableName") for name in ("Audit", "State", "Idempotency")}
+    log.unlink(missing_ok=True)
+    return {
+        "orders": orders,
+        "events": dict(events),
+        "item_sizes": sizes,
+        **phases,
+    }
+
+
 def client_cpu_per_call(orders: int = ORDERS_CLIENT_CPU) -> dict[str, Any]:
     """CPU the connector spends on one PeopleSoft SOAP call (zeep, requests, retries), the simulator in its
     own process: what a record's ERP turn costs beyond the ERP's latency even with a CPU to itself."""
@@ -327,6 +420,14 @@ def run() -> dict[str, Any]:
         f"  one SOAP call costs {client['client_cpu_ms_per_call']} ms of the connector's CPU (simulator in its own "
         f"process): a 50 ms ERP turn is at most {client['turn_ceiling_at_50ms']:.2f} of ideal with a CPU to itself"
     )
+    life = lifecycle()
+    delivery, first, again = (life[k] for k in ("webhook_delivery", "first_poll_sighting", "overlap_re_reading"))
+    say(
+        f"  DynamoDB per order ({life['orders']} orders by webhook, then two polls): delivery "
+        f"{delivery['write_units']} write / {delivery['read_units']} read units, the first poll to see it again "
+        f"{first['write_units']} / {first['read_units']}, each later re-reading {again['write_units']} / "
+        f"{again['read_units']} (largest audit item {life['item_sizes']['Audit']['max_bytes']} bytes)"
+    )
     capacity = fast["orders_per_second"]
     say(
         f"  this machine posts at most {capacity} orders/s (0 ms ERP): "
@@ -339,6 +440,7 @@ def run() -> dict[str, Any]:
         "erp_50ms_cap_2": small,
         "erp_50ms_cap_2_erp_in_its_own_process": remote,
         "client_cpu_per_soap_call": client,
+        "lifecycle": life,
         "local_ceiling_of_50ms_ideal": round(capacity / slow["ideal_orders_per_second"], 3),
     }
     write_result("poster", figures)
