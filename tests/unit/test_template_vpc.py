@@ -120,8 +120,8 @@ def test_with_vpc_and_vpn_everything_appears_and_functions_run_in_the_private_su
     assert resources["VpnConnection"]["Properties"]["StaticRoutesOnly"] is True
     assert "VpnGatewayAttachment" in _depends(resources["VpnRoutePropagation"])
     assert resources["NatGateway"]["Properties"]["AllocationId"] == {"Fn::GetAtt": ["NatEip", "AllocationId"]}
-    private_routes = resources["PrivateDefaultRoute"]["Properties"]
-    assert private_routes["NatGatewayId"] == {"Ref": "NatGateway"}
+    private_routes = resolver.resolve(resources["PrivateDefaultRoute"]["Properties"])
+    assert private_routes["NatGatewayId"] == "NatGateway" and "InstanceId" not in private_routes  # EgressMode default
     assert resources["DynamoDbEndpoint"]["Properties"]["VpcEndpointType"] == "Gateway"
 
 
