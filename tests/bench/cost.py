@@ -12,6 +12,7 @@ assumption and measured input is written into bench-results/cost.json with the r
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,6 +110,26 @@ ASSUMPTIONS: dict[str, Any] = {
     "aws_api_bytes_per_order_through_egress": 4096,  # the receiver's SQS send and its answer, the poller's reads
     "nat_instance_root_volume_gb": "from the launch template in template.yaml",
     "billing_granularity_ms": 1,
+}
+
+
+#: What API Gateway fills the access log's ``$context`` variables with for one delivery the receiver accepts (``200
+#: {"enqueued": 1}``); a variable without a value is logged as ``-``. The line is template.yaml's Format with these.
+ACCESS_LOG_VALUES = {
+    "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    "extendedRequestId": "Ab1CdEfGhIjKlMnO=",
+    "identity.sourceIp": "203.0.113.10",
+    "identity.userAgent": "WooCommerce/9.4.2 Hookshot (WordPress/6.7.1)",
+    "requestTime": "03/Dec/2026:11:37:44 +0000",
+    "httpMethod": "POST",
+    "path": "/live/webhooks/woo-psft",
+    "status": "200",
+    "responseLength": "14",
+    "responseLatency": "42",
+    "integrationLatency": "38",
+    "integrationStatus": "200",
+    "error.responseType": "-",
+    "error.message": "-",
 }
 
 
@@ -238,6 +259,18 @@ def profile_facts() -> dict[str, Any]:
     }
 
 
+def access_log_bytes_per_request() -> int:
+    """Bytes of the API's access log line for one accepted delivery (template.yaml's Format, ACCESS_LOG_VALUES)."""
+    line_format = _template().resources["ConnectorApi"]["Properties"]["AccessLogSetting"]["Format"]
+
+    def value(variable: re.Match[str]) -> str:
+        if variable.group(1) not in ACCESS_LOG_VALUES:
+            raise ValueError(f"access log variable $context.{variable.group(1)} has no value in ACCESS_LOG_VALUES")
+        return ACCESS_LOG_VALUES[variable.group(1)]
+
+    return len(re.sub(r"\$context\.([A-Za-z.]*[A-Za-z])", value, line_format).encode())
+
+
 def lambda_cost(ms: float, mb: int) -> float:
     step = ASSUMPTIONS["billing_granularity_ms"]
     return math.ceil(ms / step) * step / 1000 * mb / 1024 * PRICES["lambda_gb_second"].usd
@@ -295,7 +328,8 @@ def variable_per_order(
     units = dynamodb_units_per_order(life, sightings)
     lines["dynamodb"] = units["write_units"] * usd("dynamodb_wru") + units["read_units"] * usd("dynamodb_rru")
 
-    log_bytes = receiver["log_bytes_per_webhook"] * webhooks + slow["log_bytes_per_record"] * records
+    access_log = access_log_bytes_per_request()
+    log_bytes = (receiver["log_bytes_per_webhook"] + access_log) * webhooks + slow["log_bytes_per_record"] * records
     lines["cloudwatch_logs_ingest"] = log_bytes / GB * usd("cloudwatch_logs_ingest")
     lines["xray_5_percent"] = (webhooks + records / fill) * 0.05 * usd("xray_trace")
 
@@ -313,6 +347,7 @@ def variable_per_order(
             "poller_per_order": round(p_ms, 2),
         },
         "log_bytes_per_order": round(log_bytes, 1),
+        "api_access_log_bytes_per_webhook": access_log,
         "dynamodb_units_per_order": units,
         "http_bytes_per_order": http,
         "memory_mb": memory,
