@@ -51,6 +51,12 @@ PRICES = {
     "dynamodb_pitr": Price(0.20, "GB-month of table size with point-in-time recovery", _DYNAMODB),
     "secrets_manager_secret": Price(0.40, "secret-month", "https://aws.amazon.com/secrets-manager/pricing/"),
     "secrets_manager_api_call": Price(0.05 / 10_000, "API call", "https://aws.amazon.com/secrets-manager/pricing/"),
+    "ssm_advanced_parameter": Price(
+        0.05, "advanced parameter-month", "https://aws.amazon.com/systems-manager/pricing/"
+    ),
+    "ssm_advanced_api_call": Price(
+        0.05 / 10_000, "API interaction (advanced parameter)", "https://aws.amazon.com/systems-manager/pricing/"
+    ),
     "cloudwatch_logs_ingest": Price(0.50, "GB ingested (standard log class)", _CLOUDWATCH),
     "cloudwatch_logs_storage": Price(0.03, "GB-month archived", _CLOUDWATCH),
     "cloudwatch_alarm": Price(0.10, "alarm metric-month (standard resolution)", _CLOUDWATCH),
@@ -93,6 +99,9 @@ ASSUMPTIONS: dict[str, Any] = {
     "reconciler_run_ms": 3000,  # besides the per-document lookups: the ERP's day inquiry, the audit query
     "secrets_per_connection": "the secrets the woo-psft connection of config/local.yaml names (store, webhook, erp)",
     "secret_refreshes_per_month": 3 * 5 * 12 * 24 * 30,  # 3 secrets, 5 warm containers, every 5 minutes (max_age)
+    # the published profile (an advanced parameter: mlc profile push), read again by 5 warm containers every
+    # CONNECTOR_PROFILE_MAX_AGE (300 s)
+    "profile_reads_per_month": 5 * 12 * 24 * 30,
     "sqs_event_source_polls_per_month": 5 * 3 * 60 * HOURS_PER_MONTH,  # Lambda's 5 pollers, 20-s long polls
     # EMF metrics in steady traffic (billed for the hours they are emitted): with the connection as dimension, then
     # the functions' own (service dimension), and Powertools' ColdStart per function (an upper bound: a cold start
@@ -410,6 +419,9 @@ def monthly(
     fixed: dict[str, float] = {}
     fixed["secrets_manager_secrets"] = profile["secrets"] * connections * usd("secrets_manager_secret")
     fixed["secrets_manager_refreshes"] = ASSUMPTIONS["secret_refreshes_per_month"] * usd("secrets_manager_api_call")
+    fixed["ssm_profile"] = usd("ssm_advanced_parameter") + ASSUMPTIONS["profile_reads_per_month"] * usd(
+        "ssm_advanced_api_call"
+    )
     fixed["cloudwatch_alarms"] = (base.standard_alarms + base.metrics_insights_alarms * connections) * usd(
         "cloudwatch_alarm"
     )
