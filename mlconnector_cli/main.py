@@ -16,12 +16,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mlconnector.errors import ConnectorError, ProfileError
 from mlconnector.profile import load_profile, publish
+
+if TYPE_CHECKING:
+    from mlconnector.sources.bulk import BulkStatus
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -115,6 +118,43 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class BackfillBar:
+    """The backfill's progress bar: records enqueued, and while a bulk operation runs, what Shopify reports."""
+
+    def __init__(self, bar: Any, task: Any, description: str) -> None:
+        self.bar, self.task, self.description = bar, task, description
+
+    def advance(self, records: int) -> None:
+        self.bar.advance(self.task, records)
+
+    def bulk_status(self, status: BulkStatus) -> None:
+        if status.note:
+            self.bar.console.print(f"bulk operation {status.note}")
+        if status.status == "COMPLETED":
+            self.bar.update(self.task, total=status.total, description=f"{self.description} (reading the result)")
+        else:
+            waiting = f"Shopify {status.status.lower()}: {status.objects} objects"
+            self.bar.update(self.task, description=f"{self.description} ({waiting})")
+
+
+@contextmanager
+def backfill_progress(description: str) -> Iterator[BackfillBar]:
+    """A rich progress bar on stderr for ``mlc backfill``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        yield BackfillBar(bar, bar.add_task(description, total=None), description)
 
 
 def parse_when(value: str, *, end_of_day: bool = False) -> datetime:
@@ -357,6 +397,9 @@ def backfill_command(options: Options, connection: str, since: str, resources: t
 
     Resumable: the newest record timestamp enqueued is checkpointed in the state table after every
     batch; running the same command again continues from there. The poll watermark is not moved.
+    Shopify orders and customers are read with a bulk query operation (Shopify prepares the whole
+    result, then it is streamed): its id and how far its result was read are checkpointed too, so a
+    rerun reads the same result on rather than asking again.
     """
     from mlconnector.ops.backfill import backfill
 
@@ -369,19 +412,29 @@ def backfill_command(options: Options, connection: str, since: str, resources: t
     problem = False
     for resource in resources or conn.polling.resources:
         try:
-            with progress_bar(f"backfilling {connection} {resource}") as advance:
-                result = backfill(connector, connection, resource, start, restart=restart, progress=advance)
+            with backfill_progress(f"backfilling {connection} {resource}") as bar:
+                result = backfill(
+                    connector,
+                    connection,
+                    resource,
+                    start,
+                    restart=restart,
+                    progress=bar.advance,
+                    bulk_status=bar.bulk_status,
+                )
         except Exception as exc:  # report and go on: the checkpoint makes a rerun continue
             out.print(f"[red]{resource}: stopped: {type(exc).__name__}: {exc}[/red] (run again to resume)")
             problem = True
             continue
+        read = f" from bulk operation {result.operation}" if result.operation else ""
         if result.already_done:
             out.print(
-                f"{resource}: already backfilled from {start.isoformat()} ({result.records} records); --restart to redo"
+                f"{resource}: already backfilled from {start.isoformat()} ({result.records} records{read}); "
+                "--restart to redo"
             )
         else:
             resumed = f", resumed at {result.started_from.isoformat()}" if result.resumed else ""
-            out.print(f"{resource}: {result.records} records enqueued{resumed}")
+            out.print(f"{resource}: {result.records} records enqueued{read}{resumed}")
     sys.exit(EXIT_PROBLEM if problem else EXIT_OK)
 
 

@@ -38,8 +38,10 @@ import copy
 import hashlib
 import hmac
 import json
+import os
 import random
 import secrets
+import tempfile
 import threading
 import time
 import uuid
@@ -53,8 +55,9 @@ import requests
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
 
-from sandbox import shopify_graphql
+from sandbox import shopify_bulk, shopify_graphql
 from sandbox.shopify_contract import ContractViolation, check_delivery
 from sandbox.shopify_eventbridge import is_eventbridge_address, partner_event
 
@@ -68,6 +71,7 @@ TOPICS = (
     "refunds/create",
     "customers/create",
     "customers/update",
+    "bulk_operations/finish",
 )
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
@@ -210,6 +214,18 @@ class ShopifyState:
         self.eventbridge: Callable[[str, dict[str, Any]], Any] | None = None
         self._ids = 5_000_000_000_000
         self._order_number = 1000
+        #: Bumped whenever orders or customers change: listings sorted for one page serve the next until then.
+        self.revision = 0
+        self.listings: dict[tuple[Any, ...], tuple[tuple[int, int], list[Any], list[Any]]] = {}
+        #: Bulk query operations by numeric id; their JSONL results are files in ``bulk_dir``, served under
+        #: ``public_url`` (the address the app was first reached at).
+        self.bulk_operations: dict[int, shopify_bulk.BulkOperation] = {}
+        self.bulk_dir = tempfile.mkdtemp(prefix="shopify-bulk-")
+        self.public_url = ""
+        #: Knobs: the next bulk operation fails with this error code after that many root objects (partial data);
+        #: a set gate holds every bulk operation's run until it is set.
+        self.bulk_failure: tuple[str, int] | None = None
+        self.bulk_gate: threading.Event | None = None
 
     # ------------------------------------------------------------- clock, ids, formatting
 
@@ -336,6 +352,7 @@ class ShopifyState:
                 "admin_graphql_api_id": f"gid://shopify/Customer/{cid}",
             }
             self.customers[cid] = customer
+            self.revision += 1
             snapshot = copy.deepcopy(customer)
         if deliver:
             self.deliver("customers/create", snapshot)
@@ -346,6 +363,7 @@ class ShopifyState:
             customer = self.customers[customer_id]
             customer.update(changes)
             customer["updated_at"] = self.iso(self.now())
+            self.revision += 1
             snapshot = copy.deepcopy(customer)
         if deliver:
             self.deliver("customers/update", snapshot)
@@ -389,13 +407,16 @@ class ShopifyState:
         auth_then_capture: bool = False,
         created_at: datetime | None = None,
         deliver: bool = True,
+        snapshot: bool = True,
     ) -> dict[str, Any]:
         """Create an order the way checkout would, and deliver orders/create (and orders/paid).
 
         ``line_items``: ``{"sku", "title", "price", "quantity", "taxable"=True}`` (price as string,
         tax-inclusive when ``taxes_included``). ``tax_rates``: (title, rate) pairs. ``discount``:
         (code, "percentage"|"fixed_amount", value) applied across lines. ``shipping``: (title, price).
-        ``gateways``: (gateway, amount or None for the remainder) tenders for a paid order.
+        ``gateways``: (gateway, amount or None for the remainder) tenders for a paid order. ``snapshot=False``
+        (undelivered orders only) returns the shop's own record rather than a copy: large histories are built
+        without copying every order.
         """
         with self.lock:
             order = self._build_order(
@@ -411,12 +432,15 @@ class ShopifyState:
             )
             self._pay(order, financial_status, gateways, auth_then_capture)
             self.orders[order["id"]] = order
-            snapshot = self.order_json(order["id"])
+            self.revision += 1
+            if not snapshot and not deliver:
+                return order
+            copied = self.order_json(order["id"])
         if deliver:
-            self.deliver("orders/create", snapshot)
+            self.deliver("orders/create", copied)
             if financial_status == "paid":
-                self.deliver("orders/paid", snapshot)
-        return snapshot
+                self.deliver("orders/paid", copied)
+        return copied
 
     def _build_order(
         self,
@@ -697,6 +721,7 @@ class ShopifyState:
             order = self.orders[order_id]
             order.update(changes)
             order["updated_at"] = self.iso(self.now())
+            self.revision += 1
             snapshot = self.order_json(order_id)
         if deliver:
             self.deliver("orders/updated", snapshot)
@@ -716,6 +741,7 @@ class ShopifyState:
             order["total_outstanding"] = "0.00"
             order["financial_status"] = "paid"
             order["updated_at"] = self.iso(self.now())
+            self.revision += 1
             snapshot = self.order_json(order_id)
         if deliver:
             self.deliver("orders/paid", snapshot)
@@ -732,6 +758,7 @@ class ShopifyState:
         note: str = "",
         mismatch: str | None = None,
         deliver: bool = True,
+        snapshot: bool = True,
     ) -> dict[str, Any]:
         """Refund ``lines`` ((line_item_id, quantity) pairs) and optionally the shipping.
 
@@ -821,6 +848,9 @@ class ShopifyState:
             order["financial_status"] = "refunded" if refunded >= captured else "partially_refunded"
             order["current_total_price"] = sm(Decimal(order["total_price"]) - refunded)
             order["updated_at"] = moment
+            self.revision += 1
+            if not snapshot and not deliver:  # building history: the shop's own record, no copies
+                return refund
             refund_snapshot = copy.deepcopy(refund)
             order_snapshot = self.order_json(order_id)
         if deliver:
@@ -886,11 +916,14 @@ class ShopifyState:
         span_days: int = 30,
         deliver: bool = False,
         refund_share: float = 0.15,
+        keep: bool = True,
     ) -> list[dict[str, Any]]:
         """``n`` realistic orders, deterministic for a seed (apart from ids): registered customers and
         guests, taxes_included true and false, several tax rates, discount codes, shipping with tax,
         split tenders with gift cards, mostly paid (some pending/authorized/partially paid), some
-        with refunds; created over ``span_days`` before ``end`` in order."""
+        with refunds; created over ``span_days`` before ``end`` in order. ``keep=False`` (undelivered
+        orders): the same orders, returned as nothing and never copied - a shop of 50,000 orders holds
+        each once (about 19 KB an order)."""
         rng = random.Random(seed)
         end = (end or self.now()).astimezone(UTC).replace(microsecond=0)
         start = end - timedelta(days=span_days)
@@ -943,15 +976,17 @@ class ShopifyState:
                 auth_then_capture=rng.random() < 0.2,
                 created_at=start + step * i,
                 deliver=deliver,
+                snapshot=keep,
             )
             if status == "paid" and rng.random() < refund_share:
                 item = rng.choice(order["line_items"])
-                order = self._refund_in_generation(order, item, rng, deliver)
-            out.append(order)
+                order = self._refund_in_generation(order, item, rng, deliver, keep)
+            if keep:
+                out.append(order)
         return out
 
     def _refund_in_generation(
-        self, order: dict[str, Any], item: dict[str, Any], rng: random.Random, deliver: bool
+        self, order: dict[str, Any], item: dict[str, Any], rng: random.Random, deliver: bool, keep: bool
     ) -> dict[str, Any]:
         self.add_refund(
             order["id"],
@@ -959,9 +994,10 @@ class ShopifyState:
             shipping=bool(order["shipping_lines"]) and rng.random() < 0.3,
             note="Customer return",
             deliver=deliver,
+            snapshot=keep,
         )
         with self.lock:
-            return self.order_json(order["id"])
+            return self.order_json(order["id"]) if keep else order
 
     # ------------------------------------------------------------- webhooks
 
@@ -1080,6 +1116,7 @@ class ShopifyApp:
         self.urls = Map(
             [
                 Rule("/admin/oauth/access_token", endpoint="token", methods=["POST"]),
+                Rule("/bulk-results/<token>.jsonl", endpoint="bulk_result", methods=["GET"]),
                 Rule("/admin/api/<version>/graphql.json", endpoint="graphql", methods=["POST"]),
                 Rule("/admin/api/<version>/<path:rest>", endpoint="rest_admin"),
             ]
@@ -1102,8 +1139,13 @@ class ShopifyApp:
             return _errors(406, "Not Acceptable")
         except HTTPException as exc:
             return _errors(exc.code or 400, exc.description)
+        if not self.state.public_url:
+            with self.state.lock:
+                self.state.public_url = self.state.public_url or request.host_url
         if endpoint == "token":
             return self.do_token(request)
+        if endpoint == "bulk_result":
+            return self.bulk_result(request, args["token"])
         if endpoint == "rest_admin":
             with self.state.lock:
                 self.state.rest_admin_calls += 1
@@ -1123,6 +1165,17 @@ class ShopifyApp:
         response = _json(answer)
         response.headers["X-Request-Id"] = str(uuid.uuid4())
         return response
+
+    def bulk_result(self, request: Request, token: str) -> Response:
+        """A bulk operation's JSONL, streamed from its file (a signed storage URL: no access token; refused once
+        the operation's result has expired)."""
+        path = shopify_bulk.result_path(self.state, token)
+        if path is None:
+            return Response("AccessDenied: the URL has expired or is not valid", status=403, mimetype="text/plain")
+        stream = open(path, "rb")  # noqa: SIM115 (closed by the server once the body is sent)
+        headers = {"Content-Length": str(os.path.getsize(path))}
+        body = wrap_file(request.environ, stream, buffer_size=64 * 1024)
+        return Response(body, mimetype="application/jsonl", headers=headers, direct_passthrough=True)
 
     # ------------------------------------------------------------- oauth
 

@@ -40,6 +40,7 @@ EXAMPLES = {
     "refund": ("refund.json", "refund-shipping.json", "refund-amount-only.json", "refund-duties.json"),
     "transaction": ("order-transactions.json", "transaction-capture-in-full.json"),
     "customer": ("customer.json",),
+    "bulk_operation": ("bulk-operations/finish-webhook.json",),
 }
 #: What the Shopify adapter reads of each resource: the simulator must always send these.
 REQUIRED = {
@@ -64,8 +65,9 @@ REQUIRED = {
     "refund": ("id", "order_id", "created_at", "refund_line_items", "refund_shipping_lines", "order_adjustments"),
     "transaction": ("id", "order_id", "kind", "status", "amount", "currency", "parent_id", "gateway"),
     "customer": ("id", "email", "updated_at", "addresses", "default_address"),
+    "bulk_operation": ("admin_graphql_api_id", "completed_at", "created_at", "error_code", "status", "type"),
 }
-TOPIC_KINDS = {"orders": "order", "refunds": "refund", "customers": "customer"}
+TOPIC_KINDS = {"orders": "order", "refunds": "refund", "customers": "customer", "bulk_operations": "bulk_operation"}
 _MONEY = re.compile(r"^-?\d+\.\d{2}$")
 _NUMBER = "number"
 

@@ -24,6 +24,7 @@ name them as the GraphQL schema does; the simulator never imports the adapter.
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 import re
 import time
@@ -59,6 +60,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
+from sandbox import shopify_bulk
 from sandbox.contracts import contract_json, contract_path
 from sandbox.shopify_contract import ContractViolation, check
 from sandbox.shopify_eventbridge import address_problem, is_eventbridge_address
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
     from sandbox.shopify import ShopifyState, Subscription
 
 VENDOR = "shopify"
-SCHEMA_FILES = ("admin-2025-01.graphql", "admin-2025-10.graphql")
+SCHEMA_FILES = ("admin-2025-01.graphql", "admin-2025-10.graphql", "admin-2025-10-bulk.graphql")
 MAX_PAGE = 250
 GID = "gid://shopify/"
 
@@ -308,43 +310,70 @@ def _decode(cursor: str) -> Any:
 
 
 def page(items: list[Any], keys: list[Any], args: Mapping[str, Any]) -> dict[str, Any]:
-    """A connection over ``items`` (sorted by ``keys``, JSON-comparable) as Shopify pages it (``nodes`` and
-    ``pageInfo``: the schema here declares no ``edges``, which the adapter does not use)."""
+    """A connection over ``items`` (sorted by ``keys``, JSON-comparable, ascending) as Shopify pages it: ``nodes``,
+    ``edges`` (``cursor`` and ``node``, what bulk queries select) and ``pageInfo``."""
     first, last = args.get("first"), args.get("last")
     if first is None and last is None:
         raise GraphQLError("you must provide one of first or last")
     if (first is not None and not 0 <= first <= MAX_PAGE) or (last is not None and not 0 <= last <= MAX_PAGE):
         raise GraphQLError(f"The first and last arguments must be between 0 and {MAX_PAGE}")
-    pairs = list(zip(keys, items, strict=True))
-    if args.get("reverse"):
-        pairs.reverse()
+    ascending = not args.get("reverse")
+    if not ascending:
+        items, keys = items[::-1], keys[::-1]
+    start, stop = 0, len(items)
     if args.get("after"):
-        after = _decode(args["after"])
-        index = next((i for i, (k, _) in enumerate(pairs) if k == after), None)
-        if index is None:
-            raise GraphQLError("Invalid cursor for current pagination sort")
-        pairs = pairs[index + 1 :]
+        start = _position(keys, _decode(args["after"]), ascending) + 1
     if args.get("before"):
         before = _decode(args["before"])
-        index = next((i for i, (k, _) in enumerate(pairs) if k == before), len(pairs))
-        pairs = pairs[:index]
-    more_after = first is not None and len(pairs) > first
-    chosen = pairs[:first] if first is not None else pairs[-last:] if last else []
+        stop = next((i for i in range(start, len(keys)) if keys[i] == before), len(keys))
+    window = max(0, stop - start)
+    if first is not None:
+        chosen = range(start, start + min(first, window))
+    else:
+        chosen = range(stop - min(last, window), stop) if last else range(0)
     return {
-        "nodes": [item for _, item in chosen],
+        "nodes": [items[i] for i in chosen],
+        "edges": lambda _info=None: [{"cursor": _encode(keys[i]), "node": items[i]} for i in chosen],
         "pageInfo": {
-            "hasNextPage": more_after,
-            "hasPreviousPage": last is not None and len(pairs) > len(chosen),
-            "startCursor": _encode(chosen[0][0]) if chosen else None,
-            "endCursor": _encode(chosen[-1][0]) if chosen else None,
+            "hasNextPage": first is not None and window > first,
+            "hasPreviousPage": last is not None and window > len(chosen),
+            "startCursor": _encode(keys[chosen[0]]) if chosen else None,
+            "endCursor": _encode(keys[chosen[-1]]) if chosen else None,
         },
     }
 
 
-def connection(items: list[Any]) -> Callable[..., dict[str, Any]]:
-    """A nested connection field (positions as cursors)."""
+def _position(keys: list[Any], key: Any, ascending: bool) -> int:
+    """Where a cursor's key is: a binary search in ascending keys, a scan otherwise."""
+    if ascending:
+        try:
+            index = bisect.bisect_left(keys, key)
+        except TypeError:
+            index = len(keys)
+        if index < len(keys) and keys[index] == key:
+            return index
+    else:
+        found = next((i for i, k in enumerate(keys) if k == key), None)
+        if found is not None:
+            return found
+    raise GraphQLError("Invalid cursor for current pagination sort")
+
+
+def whole(items: list[Any]) -> dict[str, Any]:
+    """A nested connection as a bulk operation reads it: every node (Shopify pages it, not the query)."""
+    return {
+        "nodes": items,
+        "edges": lambda _info=None: [{"cursor": _encode(i), "node": item} for i, item in enumerate(items)],
+        "pageInfo": {"hasNextPage": False, "hasPreviousPage": False, "startCursor": None, "endCursor": None},
+    }
+
+
+def connection(items: list[Any], whole_in_bulk: bool = False) -> Callable[..., dict[str, Any]]:
+    """A nested connection field (positions as cursors); whole when a bulk operation reads it."""
 
     def resolve(_info: Any = None, **args: Any) -> dict[str, Any]:
+        if whole_in_bulk and args.get("first") is None and args.get("last") is None:
+            return whole(items)
         return page(items, list(range(len(items))), args)
 
     return resolve
@@ -362,8 +391,9 @@ def first_of(items: list[Any]) -> Callable[..., list[Any]]:
 class Views:
     """The simulated shop's REST-shaped records as the GraphQL schema names them."""
 
-    def __init__(self, state: ShopifyState) -> None:
+    def __init__(self, state: ShopifyState, *, bulk: bool = False) -> None:
         self.state = state
+        self.bulk = bulk  # nested connections are read whole
 
     def address(self, rest: Mapping[str, Any] | None, owner: str) -> dict[str, Any] | None:
         if not rest:
@@ -504,7 +534,7 @@ class Views:
             "createdAt": rest["created_at"],
             "note": rest.get("note"),
             "order": lambda _info=None: self.order(order),
-            "transactions": connection([self.transaction(t, order) for t in rest.get("transactions") or ()]),
+            "transactions": connection([self.transaction(t, order) for t in rest.get("transactions") or ()], self.bulk),
             "refundLineItems": connection(
                 [
                     {
@@ -515,10 +545,11 @@ class Views:
                         "totalTaxSet": _bag(item["total_tax_set"]),
                     }
                     for item in rest.get("refund_line_items") or ()
-                ]
+                ],
+                self.bulk,
             ),
-            "refundShippingLines": connection(shipping),
-            "orderAdjustments": connection(discrepancies),
+            "refundShippingLines": connection(shipping, self.bulk),
+            "orderAdjustments": connection(discrepancies, self.bulk),
         }
 
     def order(self, rest: Mapping[str, Any]) -> dict[str, Any]:
@@ -554,8 +585,8 @@ class Views:
             "customer": self.customer(current) if current else None,
             "billingAddress": self.address(rest.get("billing_address"), "Order"),
             "shippingAddress": self.address(rest.get("shipping_address"), "Order"),
-            "lineItems": connection([self.line_item(li, rest) for li in rest["line_items"]]),
-            "shippingLines": connection([self.shipping_line(s, rest) for s in rest["shipping_lines"]]),
+            "lineItems": connection([self.line_item(li, rest) for li in rest["line_items"]], self.bulk),
+            "shippingLines": connection([self.shipping_line(s, rest) for s in rest["shipping_lines"]], self.bulk),
             "refunds": first_of([self.refund(r, full) for r in full["refunds"]]),
             "transactions": first_of([self.transaction(t, rest) for t in transactions]),
         }
@@ -640,11 +671,33 @@ class Root:
         self, what: str, records: list[Mapping[str, Any]], args: Mapping[str, Any], default: str
     ) -> dict[str, Any]:
         """One page of ``records`` (the shop's own, read only) matching ``args["query"]``, in ``sortKey`` order."""
+        chosen, keys = self._matching(what, records, args, default)
+        return page(chosen, keys, args)
+
+    def _matching(
+        self, what: str, records: list[Mapping[str, Any]], args: Mapping[str, Any], default: str
+    ) -> tuple[list[Mapping[str, Any]], list[Any]]:
+        """``records`` matching ``args["query"]`` in ``sortKey`` order, with their sort keys. Kept between pages
+        until the shop's records change (``ShopifyState.revision``), so paging through a large shop stays linear."""
         matches, warnings = search_filter(args.get("query"))
         if warnings:
             self.search.append({"path": [what], "query": args.get("query"), "warnings": warnings})
-        chosen, keys = sorted_by([r for r in records if matches(r)], args.get("sortKey") or default)
-        return page(chosen, keys, args)
+        key = (what, args.get("query"), args.get("sortKey") or default)
+        stamp = (self.state.revision, len(records))
+        kept = self.state.listings.get(key)
+        if kept is None or kept[0] != stamp:
+            chosen, keys = sorted_by([r for r in records if matches(r)], key[2])
+            self.state.listings = {k: v for k, v in self.state.listings.items() if v[0] == stamp}
+            self.state.listings[key] = kept = (stamp, chosen, keys)
+        return kept[1], kept[2]
+
+    def sorted_records(self, field: str, args: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """What a bulk operation's root connection (``orders`` or ``customers``) reads, in order."""
+        if field == "orders":
+            return self._matching("orders", list(self.state.orders.values()), args, "PROCESSED_AT")[0]
+        if field == "customers":
+            return self._matching("customers", list(self.state.customers.values()), args, "ID")[0]
+        raise GraphQLError(f"The simulator runs bulk operations over orders and customers, not {field}")
 
     @staticmethod
     def _viewed(paged: dict[str, Any], view: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
@@ -692,7 +745,18 @@ class Root:
     def node(self, _info: Any = None, id: str = "") -> dict[str, Any] | None:
         kind = id.removeprefix(GID).split("/", 1)[0]
         finders = {"Order": self.order, "Refund": self.refund, "Customer": self.customer}
+        finders["BulkOperation"] = self.bulk_operation
         return finders[kind](id=id) if kind in finders else None
+
+    def bulk_operation(self, _info: Any = None, id: str = "") -> dict[str, Any] | None:
+        operation = self.state.bulk_operations.get(_legacy_or_none(id, "BulkOperation"))  # type: ignore[arg-type]
+        return shopify_bulk.view(self.state, operation) if operation else None
+
+    def currentBulkOperation(self, _info: Any = None, type: str = "QUERY") -> dict[str, Any] | None:
+        """The app's most recent bulk operation of the type (the simulator runs queries only)."""
+        if type != "QUERY" or not self.state.bulk_operations:
+            return None
+        return shopify_bulk.view(self.state, self.state.bulk_operations[max(self.state.bulk_operations)])
 
     def shop(self, _info: Any = None) -> dict[str, Any]:
         return {
@@ -707,6 +771,12 @@ class Root:
         return self._viewed(page(hooks, [h.id for h in hooks], args), self.views.subscription)
 
     # ---------------------------------------------------------------- mutations
+
+    def bulkOperationRunQuery(self, _info: Any = None, query: str = "", groupObjects: bool = True) -> dict[str, Any]:
+        return shopify_bulk.submit(self.state, query, groupObjects, schema())
+
+    def bulkOperationCancel(self, _info: Any = None, id: str = "") -> dict[str, Any]:
+        return shopify_bulk.cancel(self.state, id)
 
     def webhookSubscriptionCreate(
         self,
@@ -774,6 +844,26 @@ class Root:
             hook.include_fields = list(given["includeFields"])
         if "filter" in given:
             hook.filter = given["filter"] or None
+
+
+class BulkChunk(Root):
+    """The root a bulk operation's query runs against, one chunk of its root connection's records at a time:
+    the connection gives them all (Shopify pages a bulk query, not the query), nested connections whole."""
+
+    def __init__(self, state: ShopifyState, field: str, records: list[Mapping[str, Any]]) -> None:
+        super().__init__(state)
+        self.views = Views(state, bulk=True)
+        self.records = records
+        self.field = field
+
+    def _chunk(self, view: Callable[[Mapping[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        return whole([view(r) for r in self.records])
+
+    def orders(self, _info: Any = None, **args: Any) -> dict[str, Any]:
+        return self._chunk(self._checked_order)
+
+    def customers(self, _info: Any = None, **args: Any) -> dict[str, Any]:
+        return self._chunk(self._checked_customer)
 
 
 def _legacy_or_none(value: str, resource: str) -> int | None:

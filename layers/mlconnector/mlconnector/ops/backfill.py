@@ -5,6 +5,12 @@ batch reaches the queue, the newest record timestamp enqueued so far becomes the
 but only while records arrive in timestamp order (a store listing by id may not): otherwise the
 resume point stays at the start, which re-enqueues more but never skips a record. Re-enqueued
 records are harmless: the poster is idempotent on (connection, kind, id, version).
+
+A store that reads a resource in bulk (``sources.bulk.BulkSource``: Shopify's bulk query operations)
+is read that way: its operation is checkpointed as soon as it exists, and after each batch how far
+into its result the enqueued records reach, so a rerun waits for the same operation or reads its
+result on from there; only when the operation can no longer be read does a new one start, from the
+newest timestamp enqueued. Records and envelopes are the same as a poll's (``envelope_for``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from mlconnector.aws.queue import enqueue
 from mlconnector.envelope import Envelope, Origin
 from mlconnector.pipeline.context import Connector
 from mlconnector.pipeline.poller import BATCH, envelope_for
+from mlconnector.sources.bulk import BulkPosition, BulkSource, BulkStatus
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class BackfillResult:
     records: int
     resumed: bool
     already_done: bool = False
+    operation: str | None = None  # the bulk operation read, when the store read the resource in bulk
 
 
 class Checkpoints:
@@ -44,17 +52,27 @@ class Checkpoints:
     def get(self, connection: str, resource: str) -> dict[str, Any] | None:
         return self.connector.state._table.get_item(Key=self._key(connection, resource)).get("Item")
 
-    def put(self, connection: str, resource: str, since: datetime, value: datetime, records: int, done: bool) -> None:
-        self.connector.state._table.put_item(
-            Item={
-                **self._key(connection, resource),
-                "since": since.isoformat(),
-                "value": value.isoformat(),
-                "records": records,
-                "done": done,
-                "updated_at": datetime.now(UTC).isoformat(),
-            }
-        )
+    def put(
+        self,
+        connection: str,
+        resource: str,
+        since: datetime,
+        value: datetime,
+        records: int,
+        done: bool,
+        bulk: BulkPosition | None = None,
+    ) -> None:
+        item = {
+            **self._key(connection, resource),
+            "since": since.isoformat(),
+            "value": value.isoformat(),
+            "records": records,
+            "done": done,
+            "updated_at": datetime.now(UTC).isoformat(),
+        }
+        if bulk is not None:
+            item["bulk"] = bulk.to_item()
+        self.connector.state._table.put_item(Item=item)
 
     def clear(self, connection: str, resource: str) -> None:
         self.connector.state._table.delete_item(Key=self._key(connection, resource))
@@ -68,8 +86,12 @@ def backfill(
     *,
     restart: bool = False,
     progress: Callable[[int], None] | None = None,
+    bulk_status: Callable[[BulkStatus], None] | None = None,
 ) -> BackfillResult:
-    """Enqueue every record of ``resource`` changed since ``since`` (origin=backfill); the watermark is untouched."""
+    """Enqueue every record of ``resource`` changed since ``since`` (origin=backfill); the watermark is untouched.
+
+    ``progress`` hears how many records each batch enqueued; ``bulk_status``, how a bulk operation is getting on.
+    """
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     checkpoints = Checkpoints(connector)
@@ -77,10 +99,28 @@ def backfill(
     saved = None if restart else checkpoints.get(connection_name, resource)
     if saved and datetime.fromisoformat(saved["since"]) == since:
         if saved.get("done"):
-            return BackfillResult(connection_name, resource, since, since, int(saved["records"]), False, True)
+            operation = (saved.get("bulk") or {}).get("operation")
+            return BackfillResult(
+                connection_name, resource, since, since, int(saved["records"]), False, True, operation
+            )
         start, resumed, done_before = datetime.fromisoformat(saved["value"]), True, int(saved["records"])
+    else:
+        saved = None
 
     source = connector.source(connection_name)
+    if isinstance(source, BulkSource) and resource in source.bulk_resources:
+        position = BulkPosition.from_item(saved["bulk"]) if saved and saved.get("bulk") else None
+        return _bulk(
+            connector,
+            source,
+            connection_name,
+            resource,
+            (since, start, resumed),
+            done_before,
+            position,
+            progress,
+            bulk_status,
+        )
     pending: list[tuple[Envelope, datetime]] = []
     total = done_before
     newest: datetime | None = None
@@ -114,3 +154,53 @@ def backfill(
         flush()
     checkpoints.put(connection_name, resource, since, newest or checkpoint, total, done=True)
     return BackfillResult(connection_name, resource, since, start, total - done_before, resumed)
+
+
+def _bulk(
+    connector: Connector,
+    source: BulkSource,
+    connection_name: str,
+    resource: str,
+    window: tuple[datetime, datetime, bool],
+    done_before: int,
+    resume: BulkPosition | None,
+    progress: Callable[[int], None] | None,
+    bulk_status: Callable[[BulkStatus], None] | None,
+) -> BackfillResult:
+    """The backfill of a resource the store reads in bulk: records arrive in change order with their position.
+    ``window``: the backfill's since, where this run starts (the checkpoint's timestamp) and whether it resumes."""
+    since, start, resumed = window
+    checkpoints = Checkpoints(connector)
+    pending: list[Envelope] = []
+    total, newest, position = done_before, start, resume
+
+    def report(status: BulkStatus) -> None:
+        nonlocal position
+        fresh = position is None or position.operation != status.operation
+        if fresh and status.status in ("CREATED", "RUNNING", "COMPLETED"):  # a new operation: resume with it
+            position = BulkPosition(status.operation)
+            checkpoints.put(connection_name, resource, since, newest, total, done=False, bulk=position)
+        if bulk_status:
+            bulk_status(status)
+
+    def flush() -> None:
+        message_ids = enqueue(connector.env.queue_url, pending)
+        connector.audit.record_many(
+            (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None, "backfill_since": since})
+            for e, m in zip(pending, message_ids, strict=True)
+        )
+        checkpoints.put(connection_name, resource, since, newest, total, done=False, bulk=position)
+        if progress:
+            progress(len(pending))
+        pending.clear()
+
+    for item in source.read_in_bulk(resource, start, resume, report):
+        pending.append(envelope_for(connection_name, item.record, Origin.BACKFILL))
+        newest, position, total = max(newest, item.record.modified_at), item.position, total + 1
+        if len(pending) >= BATCH:
+            flush()
+    if pending:
+        flush()
+    checkpoints.put(connection_name, resource, since, newest, total, done=True, bulk=position)
+    operation = position.operation if position else None
+    return BackfillResult(connection_name, resource, since, start, total - done_before, resumed, False, operation)

@@ -14,6 +14,7 @@ of such an order or refund with follow-up queries (``*_MORE``), so nothing is cu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 MAX_QUERY_COST = 1000
@@ -78,16 +79,22 @@ class Sizes:
     webhooks: int = 100
 
 
+#: An order's own fields (no connections, no refunds) as the mapper needs them.
+ORDER_OWN = (
+    "id legacyResourceId name email phone createdAt updatedAt processedAt cancelledAt closedAt "
+    "currencyCode presentmentCurrencyCode displayFinancialStatus taxesIncluded paymentGatewayNames discountCodes "
+    f"totalPriceSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }} totalOutstandingSet {{ {MONEY} }} "
+    f"totalTipReceivedSet {{ {MONEY} }} originalTotalDutiesSet {{ {MONEY} }} "
+    f"originalTotalAdditionalFeesSet {{ {MONEY} }} "
+    f"customer {{ id email firstName lastName phone updatedAt defaultAddress {{ {ADDRESS} }} }} "
+    f"billingAddress {{ {ADDRESS} }} shippingAddress {{ {ADDRESS} }}"
+)
+
+
 def order_fields(sizes: Sizes) -> str:
     """An order as the mapper needs it, with its refunds summarised (their full form is ``refund_fields``)."""
     return (
-        "id legacyResourceId name email phone createdAt updatedAt processedAt cancelledAt closedAt "
-        "currencyCode presentmentCurrencyCode displayFinancialStatus taxesIncluded paymentGatewayNames discountCodes "
-        f"totalPriceSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }} totalOutstandingSet {{ {MONEY} }} "
-        f"totalTipReceivedSet {{ {MONEY} }} originalTotalDutiesSet {{ {MONEY} }} "
-        f"originalTotalAdditionalFeesSet {{ {MONEY} }} "
-        f"customer {{ id email firstName lastName phone updatedAt defaultAddress {{ {ADDRESS} }} }} "
-        f"billingAddress {{ {ADDRESS} }} shippingAddress {{ {ADDRESS} }} "
+        f"{ORDER_OWN} "
         f"lineItems(first: {sizes.line_items}) {{ {PAGE_INFO} nodes {{ {LINE_ITEM} }} }} "
         f"shippingLines(first: {sizes.shipping_lines}) {{ {PAGE_INFO} nodes {{ {SHIPPING_LINE} }} }} "
         f"refunds(first: {sizes.refunds}) {{ id createdAt note "
@@ -154,16 +161,17 @@ def order_by_id(sizes: Sizes) -> str:
     return f"query Order($id: ID!) {{ order(id: $id) {{ {order_fields(sizes)} }} }}"
 
 
-def all_refund_summaries(sizes: Sizes) -> str:
+def all_refund_summaries(sizes: Sizes, first: int = ALL_REFUNDS) -> str:
+    """An order's refund summaries (``first`` of them: all there can be, or as many as a bulk read showed)."""
     return (
-        f"query OrderRefunds($id: ID!) {{ order(id: $id) {{ id refunds(first: {ALL_REFUNDS}) {{ id createdAt note "
+        f"query OrderRefunds($id: ID!) {{ order(id: $id) {{ id refunds(first: {first}) {{ id createdAt note "
         f"transactions(first: {sizes.refund_transactions}) "
         f"{{ {PAGE_INFO} nodes {{ {REFUND_TRANSACTION_SUMMARY} }} }} }} }} }}"
     )
 
 
-def all_refund_summaries_cost(sizes: Sizes) -> int:
-    return 1 + ALL_REFUNDS * (1 + connection_cost(sizes.refund_transactions, REFUND_TRANSACTION_SUMMARY_COST))
+def all_refund_summaries_cost(sizes: Sizes, first: int = ALL_REFUNDS) -> int:
+    return 1 + first * (1 + connection_cost(sizes.refund_transactions, REFUND_TRANSACTION_SUMMARY_COST))
 
 
 def refund_ids_page(sizes: Sizes) -> str:
@@ -271,3 +279,53 @@ def page_size(per_node: int, limit: int, bucket: float | None = None) -> int:
     limit and within the shop's bucket (its ``maximumAvailable``, once known)."""
     budget = int(min(MAX_QUERY_COST, bucket or MAX_QUERY_COST))
     return max(1, min(limit, (budget - 2) // per_node))
+
+
+# ------------------------------------------------------------------ bulk query operations
+#
+# A bulk query reads a whole root connection in one operation Shopify runs on its side (no page size, no
+# query-cost limit, one result file); mutations and status reads are ordinary queries. Its limits
+# (tests/contracts/shopify/bulk-operations/query-rules.json): one to five connections, nested at most two deep,
+# none inside a list field. So an order's line items and shipping lines (connections) come as rows of their own,
+# its transactions (a list) inline, and its refunds (a list) inline as summaries without their transactions (a
+# connection: those are read by ``all_refund_summaries`` for the orders that have refunds, as the poll reads them).
+
+#: The API release from which ``bulkOperationRunQuery`` takes ``groupObjects`` (default true until 2026-01 made
+#: it false); before it, output is always grouped: a node's children directly below it.
+GROUP_OBJECTS_SINCE = "2025-07"
+
+
+def _edges(selection: str) -> str:
+    return f"{{ edges {{ node {{ {selection} }} }} }}"
+
+
+def bulk_orders(search: str) -> str:
+    """Every order matching ``search``, oldest change first, with everything the poll's order carries."""
+    nested = (
+        f"lineItems {_edges(LINE_ITEM)} shippingLines {_edges(SHIPPING_LINE)} "
+        f"refunds {{ id createdAt note }} transactions {{ {TRANSACTION} }}"
+    )
+    return f"{{ orders(query: {json.dumps(search)}, sortKey: UPDATED_AT) {_edges(f'{ORDER_OWN} {nested}')} }}"
+
+
+def bulk_customers(search: str) -> str:
+    return f"{{ customers(query: {json.dumps(search)}, sortKey: UPDATED_AT) {_edges(CUSTOMER)} }}"
+
+
+#: Child rows of a bulk result, by the type in their id: the connection of the parent they belong to.
+BULK_CHILDREN = {"LineItem": "lineItems", "ShippingLine": "shippingLines"}
+
+BULK_OPERATION = "id status errorCode objectCount rootObjectCount fileSize url partialDataUrl createdAt completedAt"
+BULK_OPERATION_COST = 1
+
+
+def bulk_run(api_version: str) -> str:
+    """``bulkOperationRunQuery``, asking for grouped output where the release takes ``groupObjects``."""
+    grouped = ", groupObjects: true" if api_version == "unstable" or api_version >= GROUP_OBJECTS_SINCE else ""
+    return (
+        f"mutation BulkRun($query: String!) {{ bulkOperationRunQuery(query: $query{grouped}) {{ "
+        f"bulkOperation {{ {BULK_OPERATION} }} userErrors {{ field message code }} }} }}"
+    )
+
+
+BULK_STATUS = f"query BulkStatus($id: ID!) {{ node(id: $id) {{ ... on BulkOperation {{ {BULK_OPERATION} }} }} }}"

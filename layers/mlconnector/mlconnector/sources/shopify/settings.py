@@ -67,6 +67,12 @@ class ShopifySettings(BaseModel):
     max_webhook_delay_seconds: int = Field(
         default=3600, ge=0, description="Deliveries triggered longer ago are flagged stale (still enqueued)"
     )
+    bulk_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="mlc backfill: how often a running bulk operation's status is read (1 point each)",
+    )
     timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     token_refresh_margin_seconds: int = Field(default=300, ge=0, description="Refresh this long before expiry")
     refund_subtotals: Literal["as_order_prices", "tax_exclusive"] = Field(

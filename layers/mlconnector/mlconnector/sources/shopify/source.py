@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,9 @@ from mlconnector.errors import ReviewError
 from mlconnector.http import RetryPolicy
 from mlconnector.models import Customer, Order, Refund
 from mlconnector.sources.base import ChangedRecord, StoreSource, WebhookStatus
+from mlconnector.sources.bulk import BulkPosition, BulkRecord, BulkStatus
 from mlconnector.sources.shopify import mapping, payloads, queries
+from mlconnector.sources.shopify.bulk import BulkOperationFailed, BulkOperations, Operation, regroup, resumed
 from mlconnector.sources.shopify.client import QueryTooCostly, ShopifyClient, ShopifyError
 from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.webhooks import ShopifyWebhooks, modified_at, needs_transactions, refund_modified_at
@@ -28,6 +31,11 @@ UNREADABLE = "unreadable"
 
 class ShopifySource(StoreSource):
     """One Shopify shop, through the GraphQL Admin API."""
+
+    #: What ``mlc backfill`` reads with a bulk query operation; refunds are read as the poll reads them (a refund's
+    #: lines, shipping, adjustments and transactions are connections inside the order's refunds list, which a bulk
+    #: query may not select).
+    bulk_resources = ("orders", "customers")
 
     def __init__(
         self,
@@ -54,6 +62,7 @@ class ShopifySource(StoreSource):
         }
         if sleep is not None:
             self._client_options["sleep"] = sleep
+        self._sleep = sleep or time.sleep
         if monotonic is not None:
             self._client_options["monotonic"] = monotonic
         self._client: ShopifyClient | None = None
@@ -84,26 +93,12 @@ class ShopifySource(StoreSource):
         validation); their ``modified_at`` is their creation time (refunds never change). Every record
         is the REST-shaped payload a webhook would deliver (``payloads``).
         """
-        since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-        search = f"updated_at:>='{since.isoformat().replace('+00:00', 'Z')}'"
+        search = _updated_since(since)
         if resource == "orders":
             for node in self._pages("orders", queries.orders_page(self.sizes), self._order_page_cost, search):
-                try:
-                    order = self._complete_order(node)
-                except ReviewError as exc:  # enqueued all the same: mapping it sends it to review with the reason
-                    order = {
-                        "id": payloads.legacy_id(node["id"]),
-                        "updated_at": node["updatedAt"],
-                        UNREADABLE: exc.reason,
-                    }
-                    yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
-                    continue
-                if needs_transactions(order, self.settings.paid_financial_statuses):
-                    try:
-                        order["transactions"] = self._transactions(node["id"])
-                    except ReviewError as exc:  # mapping the order fetches them again, and sends it to review
-                        log.warning("shopify transactions incomplete", extra={"order": node["id"], "reason": str(exc)})
-                yield ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
+                yield self._order_record(
+                    node, lambda node=node: self._complete_order(node), lambda node=node: self._transactions(node["id"])
+                )
         elif resource == "customers":
             for node in self._pages("customers", queries.CUSTOMERS_PAGE, queries.customers_page_cost, search):
                 customer = payloads.customer(node)
@@ -133,6 +128,93 @@ class ShopifySource(StoreSource):
                     )
         else:
             raise ValueError(f"unknown Shopify resource {resource!r}; expected one of {', '.join(RESOURCES)}")
+
+    def _order_record(
+        self,
+        node: Mapping[str, Any],
+        read: Callable[[], dict[str, Any]],
+        transactions: Callable[[], list[dict[str, Any]]],
+    ) -> ChangedRecord:
+        """A changed order as a webhook delivers it: ``read`` gives the payload, ``transactions`` its transactions
+        (merged when mapping needs them). One the adapter cannot read whole is enqueued all the same, as a stub
+        that mapping sends to review with the reason; so is the poll's, so is the bulk read's."""
+        try:
+            order = read()
+        except ReviewError as exc:
+            order = {"id": payloads.legacy_id(node["id"]), "updated_at": node["updatedAt"], UNREADABLE: exc.reason}
+            return ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
+        if needs_transactions(order, self.settings.paid_financial_statuses):
+            try:
+                order["transactions"] = transactions()
+            except ReviewError as exc:  # mapping the order fetches them again, and sends it to review
+                log.warning("shopify transactions incomplete", extra={"order": node["id"], "reason": str(exc)})
+        return ChangedRecord(RecordKind.ORDER, str(order["id"]), modified_at(order), order)
+
+    # ------------------------------------------------------------------ bulk
+
+    def read_in_bulk(
+        self,
+        resource: str,
+        since: datetime,
+        resume: BulkPosition | None,
+        report: Callable[[BulkStatus], None],
+    ) -> Iterator[BulkRecord]:
+        """Orders or customers updated at or after ``since``, oldest change first, through a bulk query operation.
+
+        ``resume``: the operation of an interrupted backfill and how far its result was read. While it runs it is
+        waited for, once completed its result is read on after that point; failed, canceled or expired, a new
+        operation reads from ``since`` (the backfill's checkpoint). A bulk order is the poll's order: its line items
+        and shipping lines come as rows of their own, its transactions inline, and the transactions of its refunds
+        from one query per refunded order (``all_refund_summaries`` for as many refunds as it has).
+        """
+        if resource not in self.bulk_resources:
+            raise ValueError(f"Shopify reads {', '.join(self.bulk_resources)} in bulk, not {resource!r}")
+        bulk = BulkOperations(self.client, poll_seconds=self.settings.bulk_poll_seconds, sleep=self._sleep)
+        operation = bulk.get(resume.operation) if resume else None
+        if resume and (operation is None or operation.status not in ("CREATED", "RUNNING", "COMPLETED")):
+            gone = operation.status.lower() if operation else "unknown to the shop"
+            report(BulkStatus(resume.operation, gone.upper(), note=f"{resume.operation} {gone}; starting a new one"))
+            operation, resume = None, None
+        if operation is None:
+            search = _updated_since(since)
+            operation = bulk.start(
+                queries.bulk_orders(search) if resource == "orders" else queries.bulk_customers(search)
+            )
+
+        def told(found: Operation) -> None:
+            report(
+                BulkStatus(found.id, found.status, found.objects, found.roots if found.status == "COMPLETED" else None)
+            )
+
+        told(operation)
+        operation = bulk.wait(operation, told)
+        if operation.status != "COMPLETED" or not operation.url:
+            raise BulkOperationFailed(self.settings.shop_domain, operation)
+        skip = resume.lines if resume else 0
+        lines = resumed(bulk.lines(operation.url), skip, resume.last if resume else None)
+        for grouped in regroup(lines, queries.BULK_CHILDREN):
+            record = self._bulk_order(grouped.node) if resource == "orders" else self._bulk_customer(grouped.node)
+            yield BulkRecord(record, BulkPosition(operation.id, skip + grouped.lines, grouped.node["id"]))
+
+    def _bulk_order(self, node: dict[str, Any]) -> ChangedRecord:
+        refunds = node.get("refunds") or []
+
+        def read() -> dict[str, Any]:
+            summaries: list[dict[str, Any]] = []
+            if len(refunds) >= queries.ALL_REFUNDS:
+                raise ReviewError(f"Shopify order {node['id']} has more refunds than one query can list")
+            if refunds:
+                document = queries.all_refund_summaries(self.sizes, len(refunds))
+                cost = queries.all_refund_summaries_cost(self.sizes, len(refunds))
+                summaries = self._all_refunds(document, cost, queries.ALL_REFUNDS, node["id"])
+            return self._order_payload(node, summaries)
+
+        return self._order_record(node, read, lambda: self._transactions_of(node))
+
+    @staticmethod
+    def _bulk_customer(node: dict[str, Any]) -> ChangedRecord:
+        customer = payloads.customer(node)
+        return ChangedRecord(RecordKind.CUSTOMER, str(customer["id"]), modified_at(customer), customer)
 
     def _order_page_cost(self, first: int) -> int:
         return queries.orders_page_cost(self.sizes, first)
@@ -199,7 +281,13 @@ class ShopifySource(StoreSource):
         if len(refunds) >= self.sizes.refunds:
             document, cost = queries.all_refund_summaries(self.sizes), queries.all_refund_summaries_cost(self.sizes)
             refunds = self._all_refunds(document, cost, queries.ALL_REFUNDS, node["id"])
-        node["refunds"] = [self._complete("Refund", r, ("transactions",)) for r in refunds]
+        return self._order_payload(node, refunds, transactions)
+
+    def _order_payload(
+        self, node: dict[str, Any], refunds: list[dict[str, Any]], transactions: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """The REST-shaped order of a node whose connections are whole, with its refund summaries completed."""
+        node = {**node, "refunds": [self._complete("Refund", r, ("transactions",)) for r in refunds]}
         return payloads.order(node, transactions)
 
     def _transactions(self, order_gid: str) -> list[dict[str, Any]]:
@@ -368,6 +456,12 @@ class ShopifySource(StoreSource):
                 status=200,
             )
         return result["webhookSubscription"]
+
+
+def _updated_since(since: datetime) -> str:
+    """Shopify's search for records updated at or after ``since``."""
+    since = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    return f"updated_at:>='{since.isoformat().replace('+00:00', 'Z')}'"
 
 
 def graphql_topic(topic: str) -> str:
