@@ -381,9 +381,6 @@ def _run(state: ShopifyState, operation: BulkOperation, schema: Any) -> None:
             if operation.cancel_requested:
                 outcome = "CANCELED"
                 break
-            if fail_after is not None and operation.root_object_count >= fail_after:
-                outcome, error = "FAILED", fail_code
-                break
             with state.lock:
                 chunk = BulkChunk(state, operation.plan.field, records[start : start + CHUNK])
                 result = execute(schema, document, root_value=chunk)
@@ -393,6 +390,9 @@ def _run(state: ShopifyState, operation: BulkOperation, schema: Any) -> None:
             connection = (result.data or {})[operation.plan.key]
             found = connection[operation.plan.items]
             for root in [edge[operation.plan.node] for edge in found] if operation.plan.node else found:
+                if fail_after is not None and operation.root_object_count >= fail_after:
+                    outcome, error = "FAILED", fail_code
+                    break
                 written = list(lines(root, operation.plan.inner))
                 # grouped: children directly below their parent; ungrouped: a root object later
                 now_lines = written if operation.grouped else [written[0], *deferred]
@@ -402,6 +402,8 @@ def _run(state: ShopifyState, operation: BulkOperation, schema: Any) -> None:
                 with state.lock:
                     operation.object_count += len(written)
                     operation.root_object_count += 1
+            if outcome != "COMPLETED":
+                break
         for line in deferred if outcome == "COMPLETED" else ():
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
     with state.lock:
