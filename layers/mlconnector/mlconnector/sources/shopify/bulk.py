@@ -29,7 +29,7 @@ PARENT = "__parentId"
 _PARENT_KEY = b'"__parentId"'
 FINISHED = ("COMPLETED", "FAILED", "CANCELED", "EXPIRED")
 #: Read from the result in pieces of this size (lines are split from them).
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024
 OPERATION_IN_PROGRESS = "OPERATION_IN_PROGRESS"
 
 
