@@ -876,8 +876,12 @@ def _legacy_or_none(value: str, resource: str) -> int | None:
 
 
 def _rest_topic(topic: str) -> str:
+    """``ORDERS_CREATE`` → ``orders/create``, ``BULK_OPERATIONS_FINISH`` → ``bulk_operations/finish``."""
+    from sandbox.shopify import TOPICS
+
+    known = {t.replace("/", "_").upper(): t for t in TOPICS}
     resource, _, event = str(topic).lower().partition("_")
-    return f"{resource}/{event}"
+    return known.get(str(topic), f"{resource}/{event}")
 
 
 # ------------------------------------------------------------------ one request
