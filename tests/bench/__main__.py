@@ -13,7 +13,7 @@ import warnings
 
 from tests.bench.common import machine, say
 
-ORDER = ["cold_start", "receiver", "poster", "poller", "cost", "shopify_poll"]
+ORDER = ["cold_start", "receiver", "poster", "poller", "cost", "shopify_poll", "shopify_bulk"]
 
 
 def main(argv: list[str]) -> int:
