@@ -26,9 +26,13 @@ What it reproduces (see reference/storefronts.md §3):
   consecutive failed deliveries. A subscription to a partner event source ARN of the app (``app_id``)
   delivers the partner event to ``eventbridge`` instead (``sandbox.shopify_eventbridge``).
 
+- Bulk query operations (``sandbox.shopify_bulk``): the JSONL result of each is a file served at
+  ``/bulk-results/<token>.jsonl`` (its ``url``), streamed, without the access token a signed URL does not need.
+
 Knobs for tests: ``plan`` / ``restore_rate`` / ``bucket_size`` (the query-cost bucket), ``force_throttle``
 (count), ``max_query_cost``, ``drop_next_delivery`` / ``duplicate_next_delivery`` (counts),
-``add_refund(..., mismatch=...)``, ``expire_token()``.
+``add_refund(..., mismatch=...)``, ``expire_token()``, ``bulk_failure`` / ``bulk_gate`` /
+``bulk_download_breaks_after`` (bulk operations), ``generate_orders(..., keep=False)`` (large shops).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ adapter uses), serving the simulated shop's records, with Shopify's calculated q
   ``THROTTLED``; otherwise the requested cost is taken and the difference to the actual cost given back.
   Every answer carries ``extensions.cost`` (``requestedQueryCost``, ``actualQueryCost``,
   ``throttleStatus``) as Shopify's does.
+- **Bulk query operations** (``bulkOperationRunQuery``, ``currentBulkOperation``, ``node`` on a
+  ``BulkOperation``, ``bulkOperationCancel``): ``sandbox.shopify_bulk``.
 - **Connections** need ``first`` or ``last`` (at most 250) and page with opaque cursors; ``orders`` and
   ``customers`` take Shopify's search syntax for ``updated_at`` / ``created_at`` / ``id`` and ignore any
   other term with a warning in ``extensions.search``, as Shopify does.
