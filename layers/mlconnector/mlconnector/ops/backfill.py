@@ -167,19 +167,25 @@ def _bulk(
     progress: Callable[[int], None] | None,
     bulk_status: Callable[[BulkStatus], None] | None,
 ) -> BackfillResult:
-    """The backfill of a resource the store reads in bulk: records arrive in change order with their position.
+    """The backfill of a resource the store reads in bulk: records arrive with their position, in change order as
+    asked (a replacement operation starts from the newest timestamp enqueued only while they do, as a poll's would).
     ``window``: the backfill's since, where this run starts (the checkpoint's timestamp) and whether it resumes."""
     since, start, resumed = window
     checkpoints = Checkpoints(connector)
     pending: list[Envelope] = []
     total, newest, position = done_before, start, resume
+    last: datetime | None = None
+    in_order = True
+
+    def resume_from() -> datetime:
+        return newest if in_order else start
 
     def report(status: BulkStatus) -> None:
         nonlocal position
         fresh = position is None or position.operation != status.operation
         if fresh and status.status in ("CREATED", "RUNNING", "COMPLETED"):  # a new operation: resume with it
             position = BulkPosition(status.operation)
-            checkpoints.put(connection_name, resource, since, newest, total, done=False, bulk=position)
+            checkpoints.put(connection_name, resource, since, resume_from(), total, done=False, bulk=position)
         if bulk_status:
             bulk_status(status)
 
@@ -189,18 +195,20 @@ def _bulk(
             (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None, "backfill_since": since})
             for e, m in zip(pending, message_ids, strict=True)
         )
-        checkpoints.put(connection_name, resource, since, newest, total, done=False, bulk=position)
+        checkpoints.put(connection_name, resource, since, resume_from(), total, done=False, bulk=position)
         if progress:
             progress(len(pending))
         pending.clear()
 
     for item in source.read_in_bulk(resource, start, resume, report):
         pending.append(envelope_for(connection_name, item.record, Origin.BACKFILL))
-        newest, position, total = max(newest, item.record.modified_at), item.position, total + 1
+        moment = item.record.modified_at
+        in_order = in_order and (last is None or moment >= last)
+        last, newest, position, total = moment, max(newest, moment), item.position, total + 1
         if len(pending) >= BATCH:
             flush()
     if pending:
         flush()
-    checkpoints.put(connection_name, resource, since, newest, total, done=True, bulk=position)
+    checkpoints.put(connection_name, resource, since, resume_from(), total, done=True, bulk=position)
     operation = position.operation if position else None
     return BackfillResult(connection_name, resource, since, start, total - done_before, resumed, False, operation)
