@@ -12,7 +12,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.lock-$(shell cat requirements-checkov.lock | s
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --no-compile
 PYTEST_WORKERS ?= 2
 
-.PHONY: venv venv-test run serve test test-fast lint format bench build validate clean
+.PHONY: venv venv-test run serve test test-fast lint format bench soak build validate clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install it (pyenv install 3.12) or set PYTHON=/path/to/python3.12" >&2; exit 1; }
@@ -74,6 +74,11 @@ format: venv-test
 ## bench: benchmarks; figures printed and written to bench-results/, no pass/fail
 bench: venv-test
 	$(BIN)/python -m tests.bench
+
+## soak: 10,000 orders through every pair at once under every fault (SOAK_ORDERS=n for another size); figures
+## printed and written to bench-results/soak.json; exit 1 on any loss, duplicate, imbalance or leak. Not in make test.
+soak: venv-test
+	$(BIN)/python -m tests.bench.soak
 
 ## build: sam build without Docker (python3.12 must be on PATH)
 build: venv-test

@@ -8,6 +8,9 @@ event-source mappings (batch size, MaximumConcurrency, partial batch responses, 
 redrive to the DLQ, which moto applies from the queue's RedrivePolicy), runs the ScheduleV2
 schedules at their rate and on demand, and invokes the real handlers in-process with the
 environment the template gives them and a Lambda-like context.
+
+Fault injection: ``crash_next_invocations`` runs the next invocations of a function in a container process
+that is killed partway, as Lambda's host kills a container that runs out of memory.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -143,6 +147,32 @@ class SqsBatching:
     window_seconds: float
 
 
+class ContainerKilled(Exception):
+    """The invocation's container was killed before the function returned (``crash_next_invocations``)."""
+
+
+@dataclass
+class CrashPlan:
+    """Crashes armed for one function: how many are left, and after which AWS call each container is killed."""
+
+    remaining: int
+    after_call: str
+    calls: int
+    visible_again_after: float | None
+
+
+@dataclass(frozen=True)
+class Crash:
+    """An invocation run in a container process that was to be killed: its records, when it started, and when it
+    was killed (None: the function returned first)."""
+
+    function: str
+    records: tuple[dict[str, Any], ...]
+    started: float
+    killed_at: float | None
+    peak_rss_kb: int
+
+
 @dataclass
 class InvocationStats:
     invocations: int = 0
@@ -187,6 +217,9 @@ class LocalRuntime:
         self._import_lock = threading.Lock()
         self._busy = 0
         self._busy_lock = threading.Lock()
+        self._crash_plans: dict[str, CrashPlan] = {}
+        #: Invocations run in a container that was to be killed, in the order they started.
+        self.crashes: list[Crash] = []
         self._moto: Any = None
         self._api: RunningServer | None = None
         self.endpoint = ""
@@ -479,6 +512,9 @@ class LocalRuntime:
         with self._busy_lock:
             self._busy += 1
         try:
+            crash = self._take_crash(logical_id)
+            if crash:
+                return self._invoke_and_kill(function, event, crash)
             with function.container(self._import_lock) as handler:
                 return handler(event, context)
         except Exception:
@@ -489,6 +525,94 @@ class LocalRuntime:
                 self._busy -= 1
             stats.invocations += 1
             stats.durations_ms.append((time.perf_counter() - started) * 1000)
+
+    # --- crash injection ---------------------------------------------------------------------------
+    def crash_next_invocations(
+        self,
+        logical_id: str,
+        count: int,
+        *,
+        after_call: str,
+        calls: int = 1,
+        visible_again_after: float | None = None,
+    ) -> None:
+        """Kill the next ``count`` invocations of a function partway, as Lambda's host kills a container that runs
+        out of memory: at a point the function does not choose and is not told of.
+
+        While crashes are armed, each invocation runs in a container process of its own, killed (SIGKILL) the
+        moment its ``calls``-th ``after_call`` AWS call (``"dynamodb:BatchWriteItem"``) has returned. What it had not
+        written yet is lost, and an SQS batch is not deleted: every message of it comes back after the queue's
+        visibility timeout (or ``visible_again_after`` seconds, for a test that cannot wait that long). An
+        invocation that returns before it gets that far is a normal one and leaves the crash for the next. A
+        container still running at the function's timeout is killed then, as Lambda does.
+        """
+        with self._busy_lock:
+            self._crash_plans[logical_id] = CrashPlan(count, after_call, calls, visible_again_after)
+
+    def _take_crash(self, logical_id: str) -> CrashPlan | None:
+        with self._busy_lock:
+            plan = self._crash_plans.get(logical_id)
+            if not plan or plan.remaining <= 0:
+                return None
+            plan.remaining -= 1
+            return plan
+
+    def _invoke_and_kill(self, function: LocalFunction, event: dict[str, Any], plan: CrashPlan) -> Any:
+        ready, answer_fd = os.pipe()
+        spec = {
+            "code_dir": str(function.code_dir),
+            "handler": function.handler,
+            "name": function.name,
+            "memory": function.memory,
+            "timeout": function.timeout,
+            "answer_fd": answer_fd,
+            "kill_after": [plan.after_call, plan.calls],
+        }
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter running this module's container entry point
+            [sys.executable, "-m", "local.runtime", json.dumps(spec)],
+            cwd=self.root,
+            env={**os.environ, **function.environment},
+            stdin=subprocess.PIPE,
+            pass_fds=(answer_fd,),
+        )
+        os.close(answer_fd)
+        records = tuple(event.get("Records", ()))
+        with os.fdopen(ready, "r", encoding="utf-8") as answers:
+            assert process.stdin
+            process.stdin.write(json.dumps(event).encode())
+            process.stdin.close()
+            if answers.readline() != "ready\n":  # the container's cold start failed
+                process.wait()
+                with self._busy_lock:
+                    plan.remaining += 1
+                raise ContainerKilled(f"{function.logical_id}: the container process exited with {process.returncode}")
+            started, peak = time.time(), 0
+            deadline = time.monotonic() + function.timeout
+            while process.poll() is None and time.monotonic() < deadline:
+                peak = max(peak, _peak_rss_kb(process.pid))
+                time.sleep(0.1)
+            if process.poll() is None:  # the function's timeout
+                process.kill()
+            if process.wait() == -signal.SIGKILL:
+                self.crashes.append(Crash(function.logical_id, records, started, time.time(), peak))
+                if plan.visible_again_after is not None:
+                    self._make_visible_after(records, plan.visible_again_after)
+                raise ContainerKilled(f"{function.logical_id}: container killed")
+            with self._busy_lock:
+                plan.remaining += 1
+            if process.returncode != 0:
+                raise RuntimeError(f"{function.logical_id}: the container process exited with {process.returncode}")
+            self.crashes.append(Crash(function.logical_id, records, started, None, peak))
+            return json.loads(answers.readline() or "null")
+
+    def _make_visible_after(self, records: tuple[dict[str, Any], ...], seconds: float) -> None:
+        sqs = self.client("sqs")
+        for record in records:
+            sqs.change_message_visibility(
+                QueueUrl=self.queue_url_for_arn(record["eventSourceARN"]),
+                ReceiptHandle=record["receiptHandle"],
+                VisibilityTimeout=int(seconds),
+            )
 
     # --- API Gateway -------------------------------------------------------------------------------
     def _routes(self) -> list[tuple[str, re.Pattern[str], str, str]]:
@@ -862,6 +986,56 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def _peak_rss_kb(pid: int) -> int:
+    """A process's peak resident memory (``VmHWM``), in kB; 0 where /proc does not say."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _run_container(spec: dict[str, Any]) -> None:
+    """A container process (``crash_next_invocations``): cold-start the handler, say so, invoke it once with the
+    event from stdin, and write what it returned; killed by its own hand right after the planned AWS call."""
+    event = json.loads(sys.stdin.read())
+    _kill_after(*spec["kill_after"])
+    module_name, handler_name = spec["handler"].rsplit(".", 1)
+    path = Path(spec["code_dir"]) / f"{module_name.replace('.', '/')}.py"
+    loader_spec = importlib.util.spec_from_file_location(f"_container_{module_name}", path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise TemplateError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(loader_spec)
+    loader_spec.loader.exec_module(module)
+    with os.fdopen(spec["answer_fd"], "w", encoding="utf-8") as answers:
+        answers.write("ready\n")
+        answers.flush()
+        context = LambdaContext(spec["name"], spec["memory"], spec["timeout"])
+        result = getattr(module, handler_name)(event, context)
+        answers.write(json.dumps(result, default=str) + "\n")
+
+
+def _kill_after(operation: str, calls: int) -> None:
+    """SIGKILL this process as soon as its ``calls``-th ``service:Operation`` AWS call has returned."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    made = 0
+    lock = threading.Lock()
+
+    def counted(client: Any, name: str, params: dict[str, Any]) -> Any:
+        nonlocal made
+        result = original(client, name, params)
+        if f"{client.meta.service_model.service_name}:{name}" == operation:
+            with lock:
+                made += 1
+                if made >= calls:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+
 _EXECUTE_API = re.compile(rf"https://[^/]+\.execute-api\.[^/]+\.amazonaws\.com/{API_STAGE}")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 
@@ -879,3 +1053,7 @@ def _schedule_input(props: dict[str, Any]) -> dict[str, Any]:
     text = text.replace("<aws.scheduler.scheduled-time>", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     text = text.replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
     return json.loads(text)
+
+
+if __name__ == "__main__":
+    _run_container(json.loads(sys.argv[1]))

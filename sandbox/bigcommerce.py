@@ -966,11 +966,13 @@ class BigCommerceState:
             self.deliver("store/order/updated", {"type": "order", "id": order_id})
         return out
 
-    def generate_orders(self, n: int, seed: int = 0, *, deliver: bool = False) -> list[dict[str, Any]]:
+    def generate_orders(
+        self, n: int, seed: int = 0, *, deliver: bool = False, start: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """``n`` consistent orders: registered customers and guests, tax-inclusive and -exclusive prices,
         coupons, shipping/handling/wrapping, order-level fees, store credit and gift certificates,
         mostly paid statuses, some in a second currency, some with tax rows shaped as BigCommerce's
-        example (per address, no product), created over the past days with increasing timestamps."""
+        example (per address, no product), created seven minutes apart from ``start`` (default three days ago)."""
         rng = random.Random(seed)
         with self.lock:
             if len(self.customers) < 3:
@@ -979,7 +981,7 @@ class BigCommerceState:
                     email = f"{first.lower()}.{last.lower()}{seed}{i}@example.com"
                     self.add_customer(first, last, email, address=_address(rng, first, last, email), deliver=False)
             customer_ids = sorted(self.customers)
-        start = self.now() - timedelta(days=3)
+        start = start or self.now() - timedelta(days=3)
         statuses = [11] * 5 + [10] * 3 + [2] * 2 + [9, 3, 7, 1, 5, 12]
         out = []
         for i in range(n):

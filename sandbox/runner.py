@@ -1,15 +1,22 @@
-"""Serve a WSGI app on a loopback port in a background thread."""
+"""Serve a WSGI app on a loopback port in a background thread.
+
+Fault injection for every simulator: ``RunningServer.reset_next`` drops the next requests' connections
+with a TCP reset instead of an answer, before the app sees the request or after it has processed it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import socketserver
+import struct
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 from wsgiref.simple_server import ServerHandler, WSGIServer
 from wsgiref.simple_server import WSGIRequestHandler as PlainWSGIRequestHandler
 
@@ -19,6 +26,39 @@ from werkzeug.wsgi import LimitedStream
 ARRIVED = "sandbox.arrived"
 #: How long a persistent connection may sit idle before the server closes it.
 IDLE_SECONDS = 30.0
+
+
+ResetMoment = Literal["before", "after"]
+
+
+@dataclass
+class ConnectionResets:
+    """Requests still to be answered with a TCP reset, each ``before`` the app sees it or ``after`` it processed it."""
+
+    pending: deque[ResetMoment] = field(default_factory=deque)
+    done: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> ResetMoment | None:
+        with self.lock:
+            if not self.pending:
+                return None
+            self.done += 1
+            return self.pending.popleft()
+
+
+def _reset(handler: Any, *streams: Any) -> None:
+    """End the handler's connection now with a TCP reset (SO_LINGER 0: close sends RST, not FIN) and no answer.
+
+    ``streams``: the files the handler made from the socket, which keep it open until they are closed.
+    """
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    for stream in streams:
+        with contextlib.suppress(OSError, ValueError):
+            stream.close()
+    handler.connection.close()
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -39,6 +79,16 @@ class QuietHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
+
+    def run_wsgi(self) -> None:
+        moment = self.server.connection_resets.take()
+        if moment == "after":
+            self.wfile = io.BytesIO()  # the app's answer goes nowhere
+            super().run_wsgi()
+        elif moment is None:
+            super().run_wsgi()
+            return
+        _reset(self, self.rfile)  # wfile writes to the socket directly
 
 
 class _PersistentServerHandler(ServerHandler):
@@ -79,7 +129,8 @@ class PersistentConnectionHandler(PlainWSGIRequestHandler):
             self.close_connection = False
             while not self.close_connection:
                 self.handle_one_request()
-                self.wfile.flush()
+                if not self.wfile.closed:  # closed: the connection was reset
+                    self.wfile.flush()
         except (ConnectionError, TimeoutError):
             pass  # the client went away, or the connection sat idle
         finally:
@@ -101,13 +152,20 @@ class PersistentConnectionHandler(PlainWSGIRequestHandler):
             return
         if not self.parse_request():  # an error was sent and the connection marked to close
             return
+        moment = self.server.connection_resets.take()
+        if moment == "before":
+            _reset(self, self.rfile, self.wfile)
+            return
         environ = self.get_environ()
         environ[ARRIVED] = self.arrived
         body = self._request_body(environ)
-        handler = _PersistentServerHandler(body, self.wfile, self.get_stderr(), environ, multithread=True)
+        out = io.BytesIO() if moment == "after" else self.wfile  # after: the app's answer goes nowhere
+        handler = _PersistentServerHandler(body, out, self.get_stderr(), environ, multithread=True)
         handler.request_handler = self
         handler.run(self.server.get_app())
-        if isinstance(body, LimitedStream):
+        if moment == "after":
+            _reset(self, self.rfile, self.wfile)
+        elif isinstance(body, LimitedStream):
             body.exhaust()  # what the app left unread must not be taken for the next request line
 
     def _request_body(self, environ: dict) -> Any:
@@ -157,6 +215,17 @@ class RunningServer:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def reset_next(self, n: int, moment: ResetMoment = "before") -> None:
+        """Answer the next ``n`` requests with a TCP reset: ``before`` the app sees them, or ``after`` it has
+        processed them (a create committed, its answer lost with the connection)."""
+        resets = self.server.connection_resets
+        with resets.lock:
+            resets.pending.extend([moment] * n)
+
+    @property
+    def resets_done(self) -> int:
+        return self.server.connection_resets.done
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -174,6 +243,7 @@ def serve(app: Callable, host: str = "127.0.0.1", port: int = 0, *, persistent: 
         if persistent
         else make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     )
+    server.connection_resets = ConnectionResets()
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
