@@ -16,7 +16,7 @@ from tests.bench.soak import Soak, SoakPlan
 
 PLAN = SoakPlan.from_environment(
     2000,
-    poll_every=90.0,
+    poll_every=150.0,
     crash_visible_again_after=30.0,
     dead_letter_orders=8,
     keeper_orders=3,
@@ -45,7 +45,7 @@ def test_fault_soak(capfd, record_property):
     forced = result.dead_letters["paid_orders_sent_into_the_outage"]
     assert forced > 0 and result.dead_letters["all_of_them_dead_lettered"]
     assert result.dead_letters["moved_by_mlc_redrive"] >= forced
-    assert result.dead_letters["posted_once_after_redrive"] == forced
+    assert result.dead_letters["posted_after_redrive"] == forced
 
     # The keeper: nothing delivered while the webhooks were off, every delivery accepted once it had run.
     keeper = result.keeper
