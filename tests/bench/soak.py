@@ -390,18 +390,25 @@ def _paid_order_ids(store: StoreSandbox, connection: Connection, orders: list[di
     return [str(o["id"]) for o in orders if str(o[number_field]) in expected]
 
 
-def mlc(stack: LocalStack, outputs: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The operator's ``mlc`` in its own process, pointed at the local runtime."""
+def mlc(stack: LocalStack, outputs: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The operator's ``mlc`` in its own process, pointed at the local runtime; with its peak resident set in MB
+    (``wait4``'s ``ru_maxrss``: that child's own, not the largest of every child so far)."""
     assert stack.runtime
     command = [str(Path(sys.executable).with_name("mlc")), "--endpoint-url", stack.runtime.endpoint]
-    return subprocess.run(
-        [*command, "--outputs-file", str(outputs), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    command += ["--outputs-file", str(outputs), *args]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=err, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}
+        )
+        timeout = threading.Timer(600, process.kill)
+        timeout.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        timeout.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
+    return done, round(usage.ru_maxrss / 1024, 1)
 
 
 class Soak:
@@ -414,6 +421,7 @@ class Soak:
         self._items: list[dict[str, Any]] = []
         self.store_faults_armed: Counter = Counter()
         self._phase_started = time.monotonic()
+        self._mlc_peak_mb = 0.0
 
     # --- phases --------------------------------------------------------------------------------------
     def run(self, read_logs: Callable[[], str]) -> SoakResult:
@@ -455,9 +463,12 @@ class Soak:
                 "test process (handlers, simulators, local runtime)": peak_rss_mb(),
                 "embedded AWS (moto server)": peak_rss_mb(stack.runtime._moto.pid),
             }
-            crashed = [c.peak_rss_kb for c in stack.runtime.crashes if c.killed_at]
-            if crashed:
-                self.result.peak_memory_mb["killed poster containers (largest)"] = round(max(crashed) / 1024, 1)
+            containers = [c.peak_rss_kb for c in stack.runtime.crashes]
+            if containers:
+                largest = round(max(containers) / 1024, 1)
+                self.result.peak_memory_mb["poster container processes (largest)"] = largest
+            if self._mlc_peak_mb:
+                self.result.peak_memory_mb["mlc redrive (largest)"] = self._mlc_peak_mb
             secrets = secret_values(stack)
             audit_text = json.dumps(self._items)
         logs = read_logs()
@@ -549,7 +560,8 @@ class Soak:
 
     def _redrive(self, outputs: Path) -> int:
         assert self.stack
-        done = mlc(self.stack, outputs, "redrive")
+        done, peak_mb = mlc(self.stack, outputs, "redrive")
+        self._mlc_peak_mb = max(self._mlc_peak_mb, peak_mb)
         if done.returncode != 0:
             raise RuntimeError(f"mlc redrive exited {done.returncode}: {done.stdout}{done.stderr}")
         moved = re.search(r"(\d+) message\(s\) moved back", done.stdout)
