@@ -349,11 +349,14 @@ def secret_values(stack: LocalStack) -> set[str]:
 
 
 def peak_rss_mb(pid: int | str = "self") -> float:
-    """A process's peak resident set (``VmHWM`` in /proc), in MB."""
+    """A process's peak resident set (``VmHWM`` in /proc), in MB; 0 for another process that /proc no longer
+    describes (it has exited)."""
     with contextlib.suppress(OSError, ValueError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return round(int(line.split()[1]) / 1024, 1)
+    if pid != "self":
+        return 0.0
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
@@ -391,8 +394,9 @@ def _paid_order_ids(store: StoreSandbox, connection: Connection, orders: list[di
 
 
 def mlc(stack: LocalStack, outputs: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
-    """The operator's ``mlc`` in its own process, pointed at the local runtime; with its peak resident set in MB
-    (``wait4``'s ``ru_maxrss``: that child's own, not the largest of every child so far)."""
+    """The operator's ``mlc`` in its own process, pointed at the local runtime; with its peak resident set in MB,
+    its own ``VmHWM`` read every 0.1 s while it runs (``ru_maxrss`` would carry this process's high-water mark
+    across the fork and exec)."""
     assert stack.runtime
     command = [str(Path(sys.executable).with_name("mlc")), "--endpoint-url", stack.runtime.endpoint]
     command += ["--outputs-file", str(outputs), *args]
@@ -400,15 +404,17 @@ def mlc(stack: LocalStack, outputs: Path, *args: str) -> tuple[subprocess.Comple
         process = subprocess.Popen(
             command, stdout=out, stderr=err, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}
         )
-        timeout = threading.Timer(600, process.kill)
-        timeout.start()
-        _, status, usage = os.wait4(process.pid, 0)
-        timeout.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
+        peak, deadline = 0.0, time.monotonic() + 600
+        while process.poll() is None and time.monotonic() < deadline:
+            peak = max(peak, peak_rss_mb(process.pid))
+            time.sleep(0.1)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
-    return done, round(usage.ru_maxrss / 1024, 1)
+    return done, peak
 
 
 class Soak:
