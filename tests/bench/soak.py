@@ -363,13 +363,20 @@ def peak_rss_mb(pid: int | str = "self") -> float:
 
 
 def _history(stack: LocalStack, record_key: str) -> list[str]:
+    """The record's audit events in the order they happened (an outcome item holds an attempt's events)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from mlconnector.aws.audit import entries
+
     assert stack.runtime
+    plain = TypeDeserializer()
     items = stack.runtime.client("dynamodb").query(
         TableName=stack.runtime.outputs["AuditTableName"],
         KeyConditionExpression="pk = :k",
         ExpressionAttributeValues={":k": {"S": record_key}},
     )["Items"]
-    return [i["event"]["S"] for i in sorted(items, key=lambda i: i["sk"]["S"])]
+    flat = [e for i in items for e in entries({k: plain.deserialize(v) for k, v in i.items()})]
+    return [e["event"] for e in sorted(flat, key=lambda e: e["sk"])]
 
 
 def _after(events: list[str], event: str) -> list[str]:
