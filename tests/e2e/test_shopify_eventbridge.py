@@ -59,6 +59,8 @@ def test_the_keeper_subscribes_the_partner_event_source_and_the_source_is_active
     assert addresses == {(topic, ARN) for topic in stack.profile.connection("shop-psft").store.webhook_topics}
     events = stack.runtime.client("events")
     assert events.describe_event_source(Name=SOURCE)["State"] == "ACTIVE"
+    keeper_runs = history(stack, "shop-psft|webhooks|keeper")
+    assert keeper_runs and {i["detail"]["M"]["delivery_url"]["S"] for i in keeper_runs} == {ARN}  # where they deliver
 
 
 def test_an_eventbridge_order_posts_once_even_delivered_twice_with_its_audit_trail(stack):

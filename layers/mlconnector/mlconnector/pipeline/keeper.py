@@ -24,7 +24,9 @@ def keep_webhooks(connector: Connector, base_url: str, connections: list[str] | 
     for name in names:
         delivery_url = f"{base_url.rstrip('/')}/{name}"
         try:
-            statuses = tuple(connector.source(name).ensure_webhooks(delivery_url))
+            source = connector.source(name)
+            delivery_url = source.webhook_address(delivery_url)
+            statuses = tuple(source.ensure_webhooks(delivery_url))
         except Exception as exc:  # reported per store; the schedule retries next run
             reason = f"{type(exc).__name__}: {exc}"[:500]
             logger.warning("webhook keeper failed", extra={"connection": name, "reason": reason})

@@ -111,5 +111,9 @@ class StoreSource(ABC):
         """Re-enable or re-register this connector's subscriptions; stores without an API for it return []."""
         return []
 
+    def webhook_address(self, delivery_url: str) -> str:
+        """Where this store's subscriptions deliver, given the stack's webhook URL for the connection."""
+        return delivery_url
+
     def close(self) -> None:
         """Release connections."""

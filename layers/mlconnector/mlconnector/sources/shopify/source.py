@@ -396,6 +396,9 @@ class ShopifySource(StoreSource):
 
     # ------------------------------------------------------------------ keeper
 
+    def webhook_address(self, delivery_url: str) -> str:
+        return self.settings.webhook_address(delivery_url)  # the EventBridge source ARN when so configured
+
     def ensure_webhooks(self, delivery_url: str) -> list[WebhookStatus]:
         """Every configured topic has a subscription to ``delivery_url`` that delivers whole JSON payloads.
 
@@ -404,7 +407,7 @@ class ShopifySource(StoreSource):
         XML or trimmed payloads (``includeFields`` / ``filter``, which would leave out what the mapper
         reads) → ``webhookSubscriptionUpdate`` ("updated"); present as it should be → "ok".
         """
-        delivery_url = self.settings.webhook_address(delivery_url)  # the EventBridge source ARN when so configured
+        delivery_url = self.webhook_address(delivery_url)
         ours: dict[str, dict[str, Any]] = {}
         after: str | None = None
         while True:
