@@ -102,8 +102,9 @@ def test_a_download_broken_off_resumes_on_the_same_operation(env) -> None:
 
 def test_a_failed_operation_stops_the_backfill_with_its_reason(env) -> None:
     shop: ShopifyState = env[0].stores[PAIR].state
+    undelivered(shop, 10, seed=71)  # more than the 3 objects the operation gets through, whichever tests ran before
     shop.bulk_failure = ("INTERNAL_SERVER_ERROR", 3)
-    result = mlc(env, "backfill", PAIR, "--since", "2021-01-01", "--resource", "orders")
+    result = mlc(env, "backfill", PAIR, "--since", "2021-01-01", "--resource", "orders", "--restart")
     assert result.exit_code == 1
     assert "BulkOperationFailed" in result.output and "failed (INTERNAL_SERVER_ERROR)" in result.output
     assert "run the backfill again" in result.output

@@ -132,24 +132,24 @@ def _under_deadline(connection: HTTPConnection) -> None:
         deadline.using(connection.sock)
 
 
-class _DeadlineHTTPConnection(HTTPConnection):
+class _UnderDeadline:
+    """Mixed into urllib3's connections: the socket joins the attempt's deadline once connected and per request."""
+
     def connect(self) -> None:
-        super().connect()
-        _under_deadline(self)
+        super().connect()  # type: ignore[misc]
+        _under_deadline(self)  # type: ignore[arg-type]
 
     def request(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        _under_deadline(self)
-        super().request(*args, **kwargs)
+        _under_deadline(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _DeadlineHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _under_deadline(self)
+class _DeadlineHTTPConnection(_UnderDeadline, HTTPConnection):
+    pass
 
-    def request(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        _under_deadline(self)
-        super().request(*args, **kwargs)
+
+class _DeadlineHTTPSConnection(_UnderDeadline, HTTPSConnection):
+    pass
 
 
 class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
