@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 from sandbox.contracts import contract_json
 from sandbox.runner import RunningServer, serve
 from sandbox.shopify import ShopifyState, create_app, hmac_header
+from tests.support.clock import Clock
 
 RULES = contract_json("shopify", "bulk-operations/query-rules.json")["bulkOperationRunQuery"]
 MESSAGES = RULES["messages"]
@@ -35,14 +36,6 @@ ORDERS = (
     "{ orders(sortKey: UPDATED_AT) { edges { node { id name "
     "lineItems { edges { node { id sku } } } shippingLines { edges { node { id title } } } } } } }"
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -23,18 +23,11 @@ from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.source import ShopifySource
 from sandbox.runner import RunningServer, serve
 from sandbox.shopify import ShopifyState, create_app
+from tests.support.clock import Clock
 
 SHOP = "bulk.myshopify.com"
 SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 NOW = datetime(2025, 10, 20, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

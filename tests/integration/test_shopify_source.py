@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,21 +22,9 @@ from mlconnector.sources.shopify.settings import ShopifySettings
 from mlconnector.sources.shopify.source import ShopifySource
 from sandbox.runner import RunningServer, serve
 from sandbox.shopify import ShopifyState, create_app
+from tests.support.clock import Clock
 
 SHOP = "acme.myshopify.com"
-
-
-class Clock:
-    """A settable clock shared by the sandbox and the adapter (token lifetimes)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 10, 20, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Sleeps:
