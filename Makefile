@@ -58,7 +58,7 @@ test: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	bash scripts/ensure-chromium.sh
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:cacheprovider
 
 test-fast: venv-test
 	$(BIN)/pytest -m "not slow" -x -q

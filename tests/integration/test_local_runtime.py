@@ -143,10 +143,10 @@ def test_the_event_source_receives_the_next_batch_while_the_function_runs(runtim
         wait_for(lambda: visible_and_in_flight(runtime, url) == (0, 0), timeout=10)
     finally:
         source.stop()
-    assert [sorted(batch) for batch in function.batches] == [
-        sorted(f"a{n}" for n in range(10)),
-        sorted(f"b{n}" for n in range(10)),
-    ]
+    # A receive may return part of what was just sent (SQS's and moto's alike): the b messages may come in more
+    # than one batch, each once, all after the a batch.
+    assert sorted(function.batches[0]) == sorted(f"a{n}" for n in range(10))
+    assert sorted(body for batch in function.batches[1:] for body in batch) == sorted(f"b{n}" for n in range(10))
 
 
 def test_failed_items_stay_and_a_stopped_source_hands_back_what_it_holds(runtime):
