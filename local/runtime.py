@@ -329,7 +329,7 @@ class LocalRuntime:
         for logical_id, resource in self.template.resources.items():
             if resource["Type"] == "AWS::Serverless::LayerVersion":
                 self.resolver.refs[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{logical_id}:1"
-            elif resource["Type"] == "AWS::Serverless::Api":
+            elif resource["Type"] == "AWS::Serverless::HttpApi":
                 self.resolver.refs[logical_id] = "local"
 
     def _create_queue(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -614,12 +614,12 @@ class LocalRuntime:
                 VisibilityTimeout=int(seconds),
             )
 
-    # --- API Gateway -------------------------------------------------------------------------------
+    # --- API Gateway (HTTP API, payload format 2.0) ----------------------------------------------------
     def _routes(self) -> list[tuple[str, re.Pattern[str], str, str]]:
         routes = []
         for logical_id, function in self.functions.items():
             for event in function.events.values():
-                if event["Type"] != "Api":
+                if event["Type"] != "HttpApi":
                     continue
                 path, method = event["Properties"]["Path"], event["Properties"]["Method"].upper()
                 pattern = re.compile("^" + re.sub(r"\{(\w+)\+?\}", r"(?P<\1>[^/]+)", path) + "$")
@@ -629,70 +629,34 @@ class LocalRuntime:
     @Request.application
     def _api_app(self, request: Request) -> Response:
         if request.content_length and request.content_length > MAX_API_BODY:
-            return Response(json.dumps({"message": "Request Too Long"}), 413, content_type="application/json")
-        for method, pattern, resource, logical_id in self._routes():
+            return _api_message(413, "Request Entity Too Large")
+        for method, pattern, path, logical_id in self._routes():
             match = pattern.match(request.path)
             if match and request.method == method:
-                event = self._api_event(request, resource, match.groupdict())
+                event = api_event(request, f"{method} {path}", match.groupdict())
                 try:
                     result = self.invoke(logical_id, event)
                 except Exception:
-                    return Response(
-                        json.dumps({"message": "Internal server error"}), 502, content_type="application/json"
-                    )
+                    return _api_message(500, "Internal Server Error")
                 return self._api_response(result)
-        return Response(json.dumps({"message": "Missing Authentication Token"}), 403, content_type="application/json")
-
-    def _api_event(self, request: Request, resource: str, path_params: dict[str, str]) -> dict[str, Any]:
-        raw = request.get_data(cache=False)
-        try:
-            body: str | None = raw.decode("utf-8") if raw else None
-            encoded = False
-        except UnicodeDecodeError:
-            body, encoded = base64.b64encode(raw).decode(), True
-        headers: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for key, value in request.headers.items():
-            headers[key] = value
-            multi.setdefault(key, []).append(value)
-        query = {k: v for k, v in request.args.items()} or None
-        return {
-            "resource": resource,
-            "path": request.path,
-            "httpMethod": request.method,
-            "headers": headers,
-            "multiValueHeaders": multi,
-            "queryStringParameters": query,
-            "multiValueQueryStringParameters": {k: request.args.getlist(k) for k in request.args} or None,
-            "pathParameters": path_params or None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": resource,
-                "httpMethod": request.method,
-                "path": f"/{API_STAGE}{request.path}",
-                "stage": API_STAGE,
-                "requestId": str(uuid.uuid4()),
-                "accountId": ACCOUNT,
-                "apiId": "local",
-                "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"sourceIp": request.remote_addr or "127.0.0.1", "userAgent": request.user_agent.string},
-            },
-            "body": body,
-            "isBase64Encoded": encoded,
-        }
+        return _api_message(404, "Not Found")
 
     @staticmethod
     def _api_response(result: Any) -> Response:
-        if not isinstance(result, dict) or "statusCode" not in result:
-            return Response(json.dumps({"message": "Internal server error"}), 502, content_type="application/json")
+        """Payload format 2.0's answer: a dict with statusCode as the function shaped it; anything else that is
+        JSON API Gateway sends as a 200 application/json body."""
+        if not (isinstance(result, dict) and "statusCode" in result):
+            try:
+                return Response(json.dumps(result), 200, content_type="application/json")
+            except (TypeError, ValueError):
+                return _api_message(500, "Internal Server Error")
         body = result.get("body") or ""
         data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         response = Response(data, int(result["statusCode"]))
         for key, value in (result.get("headers") or {}).items():
             response.headers[key] = str(value)
-        for key, values in (result.get("multiValueHeaders") or {}).items():
-            for value in values:
-                response.headers.add(key, str(value))
+        for cookie in result.get("cookies") or []:
+            response.headers.add("Set-Cookie", str(cookie))
         return response
 
     @property
@@ -1034,6 +998,62 @@ def _kill_after(operation: str, calls: int) -> None:
         return result
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+
+def api_event(request: Request, route_key: str, path_params: dict[str, str]) -> dict[str, Any]:
+    """The event an HTTP API sends for payload format 2.0: header names lower case, repeated headers and query
+    parameters joined with commas, cookies apart, the named stage in the path, no body key without a body."""
+    raw = request.get_data(cache=False)
+    headers: dict[str, str] = {}
+    for key, value in request.headers.items():
+        name = key.lower()
+        if name != "cookie":
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    now = time.time()
+    path = f"/{API_STAGE}{request.path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": request.query_string.decode("latin-1"),
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": request.host,
+            "domainPrefix": request.host.split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": request.remote_addr or "127.0.0.1",
+                "userAgent": request.user_agent.string,
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": API_STAGE,
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if request.cookies:
+        event["cookies"] = [f"{k}={v}" for k, v in request.cookies.items(multi=True)]
+    if request.args:
+        event["queryStringParameters"] = {k: ",".join(request.args.getlist(k)) for k in request.args}
+    if path_params:
+        event["pathParameters"] = path_params
+    if raw:
+        try:
+            event["body"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    return event
+
+
+def _api_message(status: int, message: str) -> Response:
+    """An answer API Gateway gives itself, without invoking a function."""
+    return Response(json.dumps({"message": message}), status, content_type="application/json")
 
 
 _EXECUTE_API = re.compile(rf"https://[^/]+\.execute-api\.[^/]+\.amazonaws\.com/{API_STAGE}")

@@ -1,8 +1,8 @@
 """POST /webhooks/{connection}: verify the store's signature on the raw body, enqueue, answer 200.
 
-API Gateway routes exactly one resource here, so the handler reads the proxy event through
-Powertools' ``APIGatewayProxyEvent`` instead of loading the full event-handler router: this is the
-function a store waits on, and its cold start is kept to what it needs (see docs/benchmarks.md).
+The HTTP API routes exactly one route here (payload format 2.0), so the handler reads the proxy event
+through Powertools' ``APIGatewayProxyEventV2`` instead of loading the full event-handler router: this is
+the function a store waits on, and its cold start is kept to what it needs (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mlconnector.observability import logger, metrics
@@ -31,7 +31,7 @@ def _json(status: int, body: dict) -> dict:
     }
 
 
-def _raw_body(event: APIGatewayProxyEvent) -> bytes | None:
+def _raw_body(event: APIGatewayProxyEventV2) -> bytes | None:
     """The body exactly as the store sent it (signatures are over these bytes); None if undecodable."""
     body = event.body or ""
     try:
@@ -40,10 +40,10 @@ def _raw_body(event: APIGatewayProxyEvent) -> bytes | None:
         return None
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
-@event_source(data_class=APIGatewayProxyEvent)
-def lambda_handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict:
+@event_source(data_class=APIGatewayProxyEventV2)
+def lambda_handler(event: APIGatewayProxyEventV2, context: LambdaContext) -> dict:
     metrics.add_metric(name="WebhookRequests", unit=MetricUnit.Count, value=1)
     connection = (event.path_parameters or {}).get("connection", "")
     raw = _raw_body(event)

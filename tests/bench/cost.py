@@ -41,8 +41,10 @@ _EC2 = "https://aws.amazon.com/ec2/pricing/on-demand/"
 PRICES = {
     "lambda_gb_second": Price(0.0000166667, "GB-second", _LAMBDA),
     "lambda_request": Price(0.20 / 1e6, "request", _LAMBDA),
-    "api_gateway_rest_request": Price(
-        3.50 / 1e6, "request (first 333 M a month)", "https://aws.amazon.com/api-gateway/pricing/"
+    "api_gateway_http_request": Price(
+        1.00 / 1e6,
+        "HTTP API request (first 300 M a month; metered in 512 KB increments)",
+        "https://aws.amazon.com/api-gateway/pricing/",
     ),
     "sqs_request": Price(0.40 / 1e6, "request (64 KB chunk)", "https://aws.amazon.com/sqs/pricing/"),
     "dynamodb_wru": Price(0.625 / 1e6, "write request unit", _DYNAMODB),
@@ -132,6 +134,7 @@ ACCESS_LOG_VALUES = {
     "requestTime": "03/Dec/2026:11:37:44 +0000",
     "httpMethod": "POST",
     "path": "/live/webhooks/woo-psft",
+    "routeKey": "POST /webhooks/{connection}",
     "status": "200",
     "responseLength": "14",
     "responseLatency": "42",
@@ -139,6 +142,7 @@ ACCESS_LOG_VALUES = {
     "integrationStatus": "200",
     "error.responseType": "-",
     "error.message": "-",
+    "integrationErrorMessage": "-",
 }
 
 
@@ -270,7 +274,7 @@ def profile_facts() -> dict[str, Any]:
 
 def access_log_bytes_per_request() -> int:
     """Bytes of the API's access log line for one accepted delivery (template.yaml's Format, ACCESS_LOG_VALUES)."""
-    line_format = _template().resources["ConnectorApi"]["Properties"]["AccessLogSetting"]["Format"]
+    line_format = _template().resources["ConnectorApi"]["Properties"]["AccessLogSettings"]["Format"]
 
     def value(variable: re.Match[str]) -> str:
         if variable.group(1) not in ACCESS_LOG_VALUES:
@@ -315,7 +319,7 @@ def variable_per_order(
     documents = per_order(life, "posted")
     lines: dict[str, float] = {}
 
-    lines["api_gateway"] = webhooks * usd("api_gateway_rest_request")
+    lines["api_gateway"] = webhooks * usd("api_gateway_http_request")
     r_ms = receiver["excluding_aws_calls"]["p50_ms"] + ASSUMPTIONS["receiver_aws_waits"] * latency
     lines["lambda_receiver"] = webhooks * (lambda_cost(r_ms, memory["WebhookReceiverFunction"]) + usd("lambda_request"))
 

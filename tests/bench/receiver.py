@@ -48,37 +48,20 @@ def signed_delivery(stack: Any) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def api_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """An API Gateway REST proxy event for POST /webhooks/{connection}."""
-    return {
-        "resource": "/webhooks/{connection}",
-        "path": f"/webhooks/{CONNECTION}",
-        "httpMethod": "POST",
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"connection": CONNECTION},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/webhooks/{connection}",
-            "httpMethod": "POST",
-            "path": f"/live/webhooks/{CONNECTION}",
-            "stage": "live",
-            "requestId": str(uuid.uuid4()),
-            "accountId": "123456789012",
-            "apiId": "local",
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers["User-Agent"]},
-        },
-        "body": body.decode(),
-        "isBase64Encoded": False,
-    }
+def webhook_event(body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    """The HTTP API's event (payload format 2.0) for POST /webhooks/{connection}, as the local runtime builds it."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from local.runtime import api_event
+
+    environ = EnvironBuilder(path=f"/webhooks/{CONNECTION}", method="POST", headers=headers, data=body).get_environ()
+    return api_event(Request(environ), "POST /webhooks/{connection}", {"connection": CONNECTION})
 
 
 def in_process(stack: Any, body: bytes, headers: dict[str, str], calls: ApiCalls) -> dict[str, Any]:
     runtime = stack.runtime
-    event = api_event(body, headers)
+    event = webhook_event(body, headers)
     for _ in range(50):  # warm: secrets and profile cached, clients built, as in a warm container
         assert runtime.invoke("WebhookReceiverFunction", event)["statusCode"] == 200
     purge(stack)

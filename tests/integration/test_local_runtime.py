@@ -48,11 +48,12 @@ def test_resources_match_the_template(runtime):
     assert poster.timeout == 90 and poster.environment["MAX_RECEIVE_COUNT"] == "2"
 
 
-def test_unknown_route_is_refused_like_api_gateway(runtime):
+def test_unknown_route_is_refused_like_an_http_api(runtime):
     import requests
 
-    response = requests.get(f"{runtime.api_url}/nothing", timeout=5)
-    assert response.status_code == 403
+    for method, path in (("GET", "/nothing"), ("GET", "/webhooks/woo-psft"), ("POST", "/webhooks")):
+        response = requests.request(method, f"{runtime.api_url}{path}", timeout=5)
+        assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
 
 
 def test_poison_message_ends_in_the_dlq_and_the_audit_trail_says_why(runtime):

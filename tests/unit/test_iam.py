@@ -115,23 +115,11 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def account_setting_roles(cfn: dict[str, Any]) -> set[str]:
-    """Roles API Gateway's account settings name (AWS::ApiGateway::Account): API Gateway writes the logs of every
-    REST API of the account and region through them, with AWS's policy for it on "*" (checked in
-    test_template_security), so they are not held to this stack's resources."""
-    return {
-        resource["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
-        for resource in cfn["Resources"].values()
-        if resource["Type"] == "AWS::ApiGateway::Account"
-    }
-
-
 def statements(cfn: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(role, policy, statement) for every Allow statement any generated role carries."""
     found = []
-    account_wide = account_setting_roles(cfn)
     for role_id, resource in cfn["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role" or role_id in account_wide:
+        if resource["Type"] != "AWS::IAM::Role":
             continue
         props = resource["Properties"]
         for policy in props.get("Policies", []):

@@ -43,17 +43,18 @@ class Scan:
 
 
 def _broken_copy(directory: Path) -> Path:
-    """template.yaml without the API's access logs nor the receiver's reserved concurrency, and with the cache
-    check's suppression stripped of its reason."""
+    """template.yaml without the API's access logs nor the receiver's reserved concurrency, and with the receiver's
+    DLQ check suppressed without its reason."""
     text = TEMPLATE.read_text(encoding="utf-8")
-    start = text.index("      AccessLogSetting:\n")
-    end = text.index("    Metadata:\n", start)
+    start = text.index("      AccessLogSettings:\n")
+    end = text.index("\n\n", start) + 1
     text = text[:start] + text[end:]
     concurrency = "      ReservedConcurrentExecutions: !Ref WebhookReceiverConcurrency\n"
     assert concurrency in text
     text = text.replace(concurrency, "")
-    reason_start = text.index("          - id: CKV_AWS_120\n") + len("          - id: CKV_AWS_120\n")
-    reason_end = text.index("\n\n", reason_start) + 1
+    receiver = text.index("  WebhookReceiverFunction:\n")
+    reason_start = text.index("          - id: CKV_AWS_116\n", receiver) + len("          - id: CKV_AWS_116\n")
+    reason_end = text.index("          - id: ", reason_start)
     text = text[:reason_start] + text[reason_end:]
     path = directory / "broken.yaml"
     path.write_text(text, encoding="utf-8")
@@ -98,6 +99,6 @@ def test_every_check_passes_or_is_suppressed_with_its_reason(scans):
 
 def test_the_scan_catches_a_missing_fix_and_a_suppression_without_reason(scans):
     problems = "\n".join(scans["broken"].problems())
-    assert "CKV_AWS_76 AWS::Serverless::Api.ConnectorApi" in problems  # access logging
+    assert "CKV_AWS_95 AWS::Serverless::HttpApi.ConnectorApi" in problems  # access logging
     assert "CKV_AWS_115 AWS::Serverless::Function.WebhookReceiverFunction" in problems  # concurrency bound
-    assert "CKV_AWS_120 AWS::Serverless::Api.ConnectorApi: suppressed without a reason" in problems
+    assert "CKV_AWS_116 AWS::Serverless::Function.WebhookReceiverFunction: suppressed without a reason" in problems

@@ -1,7 +1,7 @@
 """What the security review of template.yaml asked for, over what ``sam deploy`` creates (translated offline,
 conditions evaluated), with each new parameter set and unset: API Gateway's access log (one JSON line per request
-with its id, source IP, status and latency, never a body) to a log group with retention, API Gateway's account
-logging role, the receivers' concurrency bound, and the customer's KMS key (KmsKeyArn) on every table, queue, log
+with its id, source IP, status and latency, never a body) to a log group with retention, the stage's throttling,
+the receivers' concurrency bound, and the customer's KMS key (KmsKeyArn) on every table, queue, log
 group and the alarm topic, with the functions' kms permissions on it only through SQS and DynamoDB."""
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from local.template import NO_VALUE, Resolver
 from tests.unit.test_template_eventbridge import EVENTBRIDGE
@@ -68,8 +66,8 @@ def _policies(resources: dict[str, Any]) -> dict[str, list[Any]]:
 # --- API Gateway access log -----------------------------------------------------------------------------------
 def test_the_stage_writes_one_json_line_per_request_without_bodies_to_a_log_group_with_retention():
     resources, resolver = deployed(BASE)
-    (stage,) = _of_type(resources, "AWS::ApiGateway::Stage").values()
-    setting = stage["AccessLogSetting"]
+    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    setting = stage["AccessLogSettings"]
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
     variables = re.findall(r"\$[\w.]+", setting["Format"])
     assert all(v.startswith("$context.") for v in variables), variables  # no $input: nothing of the body
@@ -84,26 +82,24 @@ def test_the_stage_writes_one_json_line_per_request_without_bodies_to_a_log_grou
     assert resolver.resolve(group["LogGroupName"]) == "/aws/apigateway/ml-connector-acme/access"
 
 
-@pytest.mark.parametrize("setting", ["create", "existing"])
-def test_the_stage_waits_for_the_accounts_logging_role_which_the_stack_sets_or_finds(setting):
-    resources, resolver = deployed({**BASE, "ApiGatewayLogsRole": setting})
-    (rest_api,) = _of_type(resources, "AWS::ApiGateway::RestApi")
-    assert resources[rest_api]["DependsOn"] == "ApiGatewayLogsRoleReady"  # and the stage comes after the RestApi
-    ready = resources["ApiGatewayLogsRoleReady"]["Metadata"]["AccountSettings"]
-    if setting == "existing":
-        assert not {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"} & set(resources)
-        assert resolver.resolve(ready) == "existing"
-        return
-    assert ready["Fn::If"][1] == {"Ref": "ApiGatewayAccount"} and resolver.condition(ready["Fn::If"][0])
-    role = resources["ApiGatewayCloudWatchRole"]
-    assert role["DeletionPolicy"] == role["UpdateReplacePolicy"] == "Retain"  # other APIs of the account use it
-    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
-    assert "Policies" not in role["Properties"]
-    (policy,) = role["Properties"]["ManagedPolicyArns"]
-    assert resolver.resolve(policy) == "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-    account = resources["ApiGatewayAccount"]["Properties"]
-    assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+def test_an_http_api_throttles_every_route_and_needs_no_account_wide_logging_role():
+    resources, _ = deployed(BASE)
+    (api,) = _of_type(resources, "AWS::ApiGatewayV2::Api").values()
+    assert api["FailOnWarnings"] is True
+    (route,) = [(path, method) for path, methods in api["Body"]["paths"].items() for method in methods]
+    assert route == ("/webhooks/{connection}", "post")
+    integration = api["Body"]["paths"]["/webhooks/{connection}"]["post"]["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws_proxy" and integration["payloadFormatVersion"] == "2.0"
+    (stage,) = _of_type(resources, "AWS::ApiGatewayV2::Stage").values()
+    assert stage["StageName"] == "live"
+    assert stage["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    # A REST API logs through the role its account settings name; an HTTP API through a log delivery.
+    assert not _of_type(resources, "AWS::ApiGateway::Account")
+    assert not [
+        r
+        for r in _of_type(resources, "AWS::IAM::Role").values()
+        if "apigateway.amazonaws.com" in json.dumps(r["AssumeRolePolicyDocument"])
+    ]
 
 
 # --- concurrency ----------------------------------------------------------------------------------------------
@@ -174,8 +170,8 @@ def test_with_a_key_each_role_may_use_it_only_through_the_services_it_calls():
         assert not [s for s in active if s is not key and KEY_ACTIONS & _actions(s)], name
 
 
-def test_cfn_lint_is_clean_with_the_key_the_existing_logging_role_and_a_concurrency_set():
-    parameters = {**WITH_KEY, "ApiGatewayLogsRole": "existing", "WebhookReceiverConcurrency": "50"}
+def test_cfn_lint_is_clean_with_the_key_and_a_concurrency_set():
+    parameters = {**WITH_KEY, "WebhookReceiverConcurrency": "50"}
     result = subprocess.run(
         [BIN / "cfn-lint", "--format", "parseable", str(TEMPLATE), "--parameters"]
         + [f"{k}={v}" for k, v in parameters.items()],
