@@ -86,7 +86,13 @@ def test_only_the_outcomes_reconciliation_reads_are_in_the_by_day_index(stack):
     assert all("events" in i for i in indexed)  # received, enqueued, duplicates: never in the index
 
 
-def test_a_poll_does_not_send_again_what_the_poster_finished_and_says_so_once(stack):
+def poll_runs(stack: LocalStack, resource: str) -> list[dict[str, Any]]:
+    """The poll's run entries for ``resource``, oldest first."""
+    key = Key("pk").eq(f"{CONNECTION}|poll|{resource}")
+    return _table(stack, "AuditTableName").query(KeyConditionExpression=key)["Items"]
+
+
+def test_a_poll_does_not_send_again_what_the_poster_finished_and_says_so_in_its_run_entry(stack):
     """Last in the module: it stops the stack's event sources."""
     woo = stack.stores[CONNECTION].state
     order = new_paid_order(woo)
@@ -95,13 +101,17 @@ def test_a_poll_does_not_send_again_what_the_poster_finished_and_says_so_once(st
     posted = events_for(stack, key)
     assert posted[-1] == "posted"
     stack.runtime.stop_event_sources()  # what a poll sends stays on the queue to be counted
+    runs_before = len(poll_runs(stack, "orders"))
 
-    stack.poll(CONNECTION)
-    assert sent_to_ingest(stack) == 0
-    assert events_for(stack, key) == [*posted, "duplicate_suppressed"]
-    stack.poll(CONNECTION)  # the overlap window reads it again: nothing new to say
-    assert sent_to_ingest(stack) == 0
-    assert events_for(stack, key).count("duplicate_suppressed") == 1
+    for _ in range(2):  # the first poll to see it, then the overlap window reading it again
+        stack.poll(CONNECTION)
+        assert sent_to_ingest(stack) == 0
+        assert events_for(stack, key) == posted  # nothing of the poll's in the record's own story
+        run = poll_runs(stack, "orders")[-1]
+        assert run["event"] == "polled" and run["detail"]["origin"] == "poller"
+        assert run["detail"]["records"] == run["detail"]["already_finished"] >= 1
+        assert "enqueued" not in run["detail"] or run["detail"]["enqueued"] == 0
+    assert len(poll_runs(stack, "orders")) == runs_before + 2
 
     later = datetime.now(UTC) + timedelta(minutes=1)
     woo.clock = lambda: later
@@ -112,4 +122,5 @@ def test_a_poll_does_not_send_again_what_the_poster_finished_and_says_so_once(st
     stack.poll(CONNECTION)
     assert sent_to_ingest(stack) >= 1
     assert events_for(stack, key)[-1] == "enqueued"
+    assert poll_runs(stack, "orders")[-1]["detail"]["enqueued"] >= 1
     assert len(journals_for(stack, f"W{order['number']}")) == 1

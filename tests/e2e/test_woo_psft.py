@@ -78,7 +78,7 @@ def test_duplicate_webhook_and_poll_post_once(stack):
     assert len(journals_for(stack, f"W{order['number']}")) == 1
     events = events_for(stack, f"woo-psft|order|{order['id']}")
     assert events.count("posted") == 1
-    assert events.count("duplicate_suppressed") >= 2  # the second delivery and the poll
+    assert events.count("duplicate_suppressed") >= 1  # the second delivery (the poll says so in its run entry)
 
 
 def test_lost_webhook_is_found_by_the_poller(stack):

@@ -45,6 +45,7 @@ class AuditEvent(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     REPLAYED = "replayed"
     WEBHOOK_KEEPER = "webhook_keeper"
+    POLLED = "polled"
     RECONCILED = "reconciled"
 
 
@@ -122,7 +123,7 @@ class AuditTrail:
         table(self.table_name).put_item(Item=self.item(envelope, event, detail))
 
     def record_raw(self, record_key: str, event: AuditEvent, **detail: Any) -> None:
-        """An entry for something that is not a readable envelope (a poison message, a reconciliation)."""
+        """An entry for something that is not a readable envelope (a poison message, a reconciliation, a poll run)."""
         stamp = _stamp(_now())
         table(self.table_name).put_item(
             Item={

@@ -60,35 +60,29 @@ def poll(
     """Enqueue every record of ``resource`` changed since the watermark minus the overlap window."""
     connection = connector.connection(connection_name)
     source = connector.source(connection_name)
-    watermark: datetime | None = None
     if since is None:
         watermark = connector.state.watermark(connection_name, resource)
         overlap = timedelta(seconds=connection.polling.overlap_seconds)
         since = watermark - overlap if watermark else connection.polling.backfill_from
 
     newest: datetime | None = None
-    total = 0
-    pending: list[tuple[Envelope, datetime]] = []
+    total = enqueued = 0
+    pending: list[Envelope] = []
 
     def flush() -> None:
-        finished = connector.state.finished([e for e, _ in pending])
-        fresh = [e for e, _ in pending if e.record_key not in finished]
+        nonlocal enqueued
+        finished = connector.state.finished(pending)
+        fresh = [e for e in pending if e.record_key not in finished]
         message_ids = enqueue(connector.env.queue_url, fresh)
         connector.audit.record_many(
-            [
-                (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None})
-                for e, m in zip(fresh, message_ids, strict=True)
-            ]
-            + [
-                (e, AuditEvent.DUPLICATE, {"first_outcome": finished[e.record_key]})
-                for e, modified_at in pending
-                if e.record_key in finished and (watermark is None or modified_at > watermark)
-            ]
+            (e, AuditEvent.ENQUEUED, {"message_id": m, "inline": e.payload is not None})
+            for e, m in zip(fresh, message_ids, strict=True)
         )
+        enqueued += len(fresh)
         pending.clear()
 
     for record in source.changed_since(resource, since):
-        pending.append((envelope_for(connection_name, record, origin), record.modified_at))
+        pending.append(envelope_for(connection_name, record, origin))
         newest = record.modified_at if newest is None or record.modified_at > newest else newest
         total += 1
         if len(pending) >= BATCH:
@@ -98,6 +92,18 @@ def poll(
 
     if advance and newest is not None:
         connector.state.advance_watermark(connection_name, resource, newest)
+    # One entry per run: what it read and how much of it was already finished. A record's own story has the
+    # poll's enqueue when the poll brought it; a version the poster had finished gets no entry of its own.
+    connector.audit.record_raw(
+        f"{connection_name}|poll|{resource}",
+        AuditEvent.POLLED,
+        origin=str(origin),
+        since=since.isoformat(),
+        newest=newest.isoformat() if newest else None,
+        records=total,
+        enqueued=enqueued,
+        already_finished=total - enqueued,
+    )
     count("PolledRecords", connection_name, total)
     logger.info(
         "poll finished",
